@@ -1,0 +1,70 @@
+"""The ``hepml`` command: one verb per stage.
+
+::
+
+    hepml simulate tracker|calo --config FILE --shard K --out PATH.root
+    hepml build    TASK --config FILE --input FILE... --out PATH
+    hepml train    TASK --config FILE --data PATH --out DIR
+    hepml evaluate TASK --config FILE --data PATH --model DIR --out DIR
+    hepml report        --config FILE --input DIR... --out report.html
+    hepml reconstruct   --input DIR --event eventNNNNNNNNN --out submission.csv
+    hepml score         --input DIR --event eventNNNNNNNNN --submission submission.csv
+
+TASK is one of :data:`hepml.tasks.TASKS`. A user mistake (bad config, missing
+file, unwritable output) ends with one line on stderr and exit status 2; no
+traceback and no half-written output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from types import ModuleType
+
+from hepml.errors import HepmlError
+
+# verb -> module defining ``add_arguments(parser)`` and ``run(args) -> int | None``.
+# An explicit registry: nothing is looked up by name on arbitrary modules.
+VERBS: dict[str, tuple[str, str]] = {
+    "simulate": ("hepml.sim.cli", "simulate tracker events or calorimeter showers"),
+    "build": ("hepml.tasks.cli", "build a task's dataset from simulated events"),
+    "train": ("hepml.tasks.cli", "train a task's model"),
+    "evaluate": ("hepml.tasks.cli", "evaluate a task's model against its baselines"),
+    "report": ("hepml.evaluate.report", "gather every metrics.json into one HTML report"),
+    "reconstruct": ("hepml.tasks.reconstruct", "reconstruct a TrackML-format event with the hit labeller"),
+    "score": ("hepml.tasks.reconstruct", "TrackML score of a submission against the event's truth"),
+}
+
+
+def _module(verb: str) -> ModuleType:
+    return importlib.import_module(VERBS[verb][0])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hepml", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for verb, (_, help_text) in VERBS.items():
+        p = sub.add_parser(verb, help=help_text, description=help_text)
+        add: Callable[[str, argparse.ArgumentParser], None] = _module(verb).add_arguments
+        add(verb, p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc = _module(args.verb).run(args)
+    except HepmlError as exc:
+        print(f"hepml {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hepml {args.verb}: interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

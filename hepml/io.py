@@ -1,0 +1,295 @@
+"""Event I/O: ROOT files through uproot, parquet, and the TrackML CSV format.
+
+Every writer goes through :func:`atomic_output`: the file is written under a
+temporary name in the destination directory and renamed when complete, so an
+interrupted job never leaves a half-written output behind.
+
+Tracker events (TrackML names and units: mm, GeV, ns) are two tables, one row
+per hit and one per particle, each with an ``event_id`` column:
+
+* ``hits``: ``event_id, hit_id, x, y, z, volume_id, layer_id, particle_id`` plus
+  the truth at the hit ``tx, ty, tz, tpx, tpy, tpz`` (``particle_id`` 0 is noise);
+* ``particles``: ``event_id, particle_id, vx, vy, vz, px, py, pz, q, nhits``.
+
+In a ROOT file each table is a flat TTree of the same name, one entry per row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hepml.errors import HepmlError
+
+HIT_COLUMNS: dict[str, str] = {
+    "event_id": "int64",
+    "hit_id": "int64",
+    "x": "float32",
+    "y": "float32",
+    "z": "float32",
+    "volume_id": "int32",
+    "layer_id": "int32",
+    "particle_id": "int64",
+    "tx": "float32",
+    "ty": "float32",
+    "tz": "float32",
+    "tpx": "float32",
+    "tpy": "float32",
+    "tpz": "float32",
+}
+PARTICLE_COLUMNS: dict[str, str] = {
+    "event_id": "int64",
+    "particle_id": "int64",
+    "vx": "float32",
+    "vy": "float32",
+    "vz": "float32",
+    "px": "float32",
+    "py": "float32",
+    "pz": "float32",
+    "q": "int32",
+    "nhits": "int32",
+}
+TRACKER_TREES = {"hits": HIT_COLUMNS, "particles": PARTICLE_COLUMNS}
+
+
+# --------------------------------------------------------------------------- atomic writes
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is untouched.
+    An unwritable destination raises :class:`HepmlError` naming it.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes), dir=path.parent)
+    except OSError as exc:
+        raise HepmlError(f"cannot write '{path}': {exc.strerror or exc}") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
+
+
+# --------------------------------------------------------------------------- ROOT
+def write_root(path: str | Path, trees: Mapping[str, Mapping[str, np.ndarray] | pd.DataFrame]) -> None:
+    """Write flat (or fixed-shape) TTrees with uproot, atomically.
+
+    ``trees`` maps a tree name to columns; a column of shape ``(N, a, b)`` becomes
+    a fixed-size array branch. Every column of one tree must have the same N.
+    """
+    import uproot
+
+    with atomic_output(path) as tmp:
+        with uproot.recreate(tmp) as f:
+            for name, cols in trees.items():
+                if isinstance(cols, pd.DataFrame):
+                    data = {c: cols[c].to_numpy() for c in cols.columns}
+                else:
+                    data = {c: np.asarray(v) for c, v in cols.items()}
+                lengths = {len(v) for v in data.values()}
+                if len(lengths) > 1:
+                    raise ValueError(f"tree '{name}': columns of different lengths {sorted(lengths)}")
+                f[name] = data
+
+
+def read_root(path: str | Path, tree: str, columns: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Read branches of one TTree as numpy arrays; clear one-line errors otherwise."""
+    import uproot
+
+    path = Path(path)
+    if not path.is_file():
+        raise HepmlError(f"input file '{path}' does not exist")
+    if path.stat().st_size == 0:
+        raise HepmlError(f"input file '{path}' is empty (0 bytes)")
+    try:
+        with uproot.open(path) as f:
+            if tree not in f:
+                raise HepmlError(f"'{path}' has no TTree '{tree}' (found: {', '.join(sorted(k.split(';')[0] for k in f.keys())) or 'nothing'})")
+            t = f[tree]
+            missing = [c for c in (columns or []) if c not in t]
+            if missing:
+                raise HepmlError(f"'{path}': TTree '{tree}' lacks branch '{missing[0]}'")
+            arrays = t.arrays(columns, library="np")
+    except HepmlError:
+        raise
+    except Exception as exc:  # uproot raises many kinds on corrupt or truncated files
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HepmlError(f"'{path}' is not a readable ROOT file ({type(exc).__name__}: {msg[:120]})") from None
+    return {k: np.asarray(v) for k, v in arrays.items()}
+
+
+def _typed_frame(cols: Mapping[str, np.ndarray], schema: Mapping[str, str], optional: Sequence[str] = ()) -> pd.DataFrame:
+    data = {}
+    for c, dt in schema.items():
+        if c in cols:
+            data[c] = np.asarray(cols[c]).astype(dt, copy=False)
+        elif c not in optional:
+            raise KeyError(c)
+    return pd.DataFrame(data)
+
+
+def write_tracker_root(path: str | Path, hits: pd.DataFrame, particles: pd.DataFrame) -> None:
+    """Write tracker events (trees ``hits`` and ``particles``) to a ROOT file."""
+    write_root(
+        path,
+        {
+            "hits": _typed_frame({c: hits[c].to_numpy() for c in hits.columns}, HIT_COLUMNS),
+            "particles": _typed_frame({c: particles[c].to_numpy() for c in particles.columns}, PARTICLE_COLUMNS),
+        },
+    )
+
+
+TRUTH_AT_HIT = ("tx", "ty", "tz", "tpx", "tpy", "tpz")
+
+
+def read_tracker_root(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read ``(hits, particles)`` written by :func:`write_tracker_root`."""
+    required = [c for c in HIT_COLUMNS if c not in TRUTH_AT_HIT]
+    hits_cols = read_root(path, "hits")
+    for c in required:
+        if c not in hits_cols:
+            raise HepmlError(f"'{path}': TTree 'hits' lacks branch '{c}'")
+    part_cols = read_root(path, "particles", list(PARTICLE_COLUMNS))
+    hits = _typed_frame(hits_cols, HIT_COLUMNS, optional=TRUTH_AT_HIT)
+    particles = _typed_frame(part_cols, PARTICLE_COLUMNS)
+    return hits, particles
+
+
+def read_tracker_events(paths: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Concatenate the events of several tracker shard files."""
+    hs, ps = zip(*(read_tracker_root(p) for p in paths), strict=True)
+    return pd.concat(hs, ignore_index=True), pd.concat(ps, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- TrackML CSV
+_EVENT_RE = re.compile(r"^event\d+$")
+_FLOAT_FMT = "%.9g"  # round-trips float32 exactly
+
+
+def trackml_event_name(event_id: int) -> str:
+    """TrackML's file prefix for an event: ``event000001000`` (9 digits)."""
+    return f"event{int(event_id):09d}"
+
+
+def _check_event_name(event: str) -> None:
+    if not _EVENT_RE.match(event):
+        raise HepmlError(f"event name '{event}' is not of the form eventNNNNNNNNN")
+
+
+def write_trackml_csv(directory: str | Path, event: str, hits: pd.DataFrame, particles: pd.DataFrame) -> list[Path]:
+    """Write one event as TrackML's ``-hits.csv``, ``-truth.csv`` and ``-particles.csv``.
+
+    ``hits`` needs the :data:`HIT_COLUMNS` of one event; the truth file's
+    ``weight`` column is the TrackML score weight of each hit
+    (:func:`hepml.evaluate.trackml.hit_weights`) unless ``hits`` has one.
+    Returns the three paths.
+    """
+    from hepml.evaluate.trackml import hit_weights
+
+    _check_event_name(event)
+    directory = Path(directory)
+    h = hits.reset_index(drop=True)
+    if "weight" in h:
+        weight = h["weight"].to_numpy()
+    else:
+        weight = hit_weights(h, particles)
+    module = h["module_id"].to_numpy() if "module_id" in h else np.zeros(len(h), dtype=np.int64)
+    tables = {
+        "hits": pd.DataFrame(
+            {
+                "hit_id": h["hit_id"],
+                "x": h["x"],
+                "y": h["y"],
+                "z": h["z"],
+                "volume_id": h["volume_id"],
+                "layer_id": h["layer_id"],
+                "module_id": module,
+            }
+        ),
+        "truth": pd.DataFrame(
+            {
+                "hit_id": h["hit_id"],
+                "particle_id": h["particle_id"],
+                **{c: h[c] if c in h else np.zeros(len(h), np.float32) for c in TRUTH_AT_HIT},
+                "weight": np.asarray(weight, dtype=np.float32),
+            }
+        ),
+        "particles": particles[[c for c in PARTICLE_COLUMNS if c != "event_id"]].reset_index(drop=True),
+    }
+    out = []
+    for kind, df in tables.items():
+        p = directory / f"{event}-{kind}.csv"
+        with atomic_output(p) as tmp:
+            df.to_csv(tmp, index=False, float_format=_FLOAT_FMT)
+        out.append(p)
+    return out
+
+
+def _read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
+    if not path.is_file():
+        raise HepmlError(f"TrackML file '{path}' does not exist")
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:
+        raise HepmlError(f"'{path}' is not a readable CSV file ({type(exc).__name__})") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise HepmlError(f"'{path}' lacks column '{missing[0]}'")
+    return df
+
+
+def read_trackml_csv(directory: str | Path, event: str, event_id: int | None = None, truth: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Read one TrackML-format event into the tables of this module.
+
+    ``truth=None`` reads ``-truth.csv`` and ``-particles.csv`` when both exist;
+    without truth, ``particle_id`` is -1 (unknown) and no particle table is returned.
+    ``event_id`` defaults to the number in the event name.
+    """
+    _check_event_name(event)
+    directory = Path(directory)
+    eid = int(event[5:]) if event_id is None else int(event_id)
+    hits = _read_csv(directory / f"{event}-hits.csv", ["hit_id", "x", "y", "z", "volume_id", "layer_id"])
+    tpath, ppath = directory / f"{event}-truth.csv", directory / f"{event}-particles.csv"
+    have_truth = tpath.is_file() and ppath.is_file() if truth is None else truth
+    hits.insert(0, "event_id", eid)
+    particles = None
+    if have_truth:
+        t = _read_csv(tpath, ["hit_id", "particle_id"])
+        if len(t) != len(hits):
+            raise HepmlError(f"'{tpath}' has {len(t)} rows but the hits file has {len(hits)}")
+        t = t.set_index("hit_id").reindex(hits["hit_id"].to_numpy())
+        if t["particle_id"].isna().any():
+            raise HepmlError(f"'{tpath}' does not cover every hit_id of the hits file")
+        hits["particle_id"] = t["particle_id"].to_numpy()
+        for c in TRUTH_AT_HIT:
+            if c in t:
+                hits[c] = t[c].to_numpy()
+        particles = _read_csv(ppath, [c for c in PARTICLE_COLUMNS if c != "event_id"])
+        particles.insert(0, "event_id", eid)
+        particles = _typed_frame({c: particles[c].to_numpy() for c in particles.columns}, PARTICLE_COLUMNS)
+    else:
+        hits["particle_id"] = -1
+    extra = {c: hits[c].to_numpy() for c in hits.columns if c not in HIT_COLUMNS}
+    typed = _typed_frame({c: hits[c].to_numpy() for c in hits.columns}, HIT_COLUMNS, optional=TRUTH_AT_HIT)
+    for c, v in extra.items():
+        typed[c] = v
+    return typed, particles

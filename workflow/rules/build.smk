@@ -1,0 +1,19 @@
+# Stage 2: per-shard datasets for each task (candidates, roads, calorimeter images).
+
+
+rule build:
+    input:
+        config=CONFIG,
+        sim=lambda w: f"{R}/sim/{TASK_SOURCE[w.task]}/shard{w.shard}.root",
+    output:
+        f"{R}/data/{{task}}/shard{{shard}}.npz",
+    log:
+        f"{R}/logs/build/{{task}}/shard{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/build/{{task}}/shard{{shard}}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "hepml build {wildcards.task} --config {input.config} --input {input.sim}"
+        " --out {output} > {log} 2>&1"

@@ -1,0 +1,26 @@
+# Stage 4: evaluation on the test shards, model against its classical baselines.
+
+
+rule evaluate:
+    input:
+        config=CONFIG,
+        data=lambda w: task_data(w.task, "test") + task_sim(w.task, "test"),
+        model=f"{R}/models/{{task}}/model.pt",
+    output:
+        metrics=f"{R}/evaluate/{{task}}/metrics.json",
+        roc=report(
+            f"{R}/evaluate/{{task}}/roc.png",
+            caption="../report/roc.rst",
+            category="ROC curves",
+            labels={"task": "{task}"},
+        ),
+    log:
+        f"{R}/logs/evaluate/{{task}}.log",
+    benchmark:
+        f"{R}/benchmarks/evaluate/{{task}}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "hepml evaluate {wildcards.task} --config {input.config} --data {input.data}"
+        " --model {R}/models/{wildcards.task} --out {R}/evaluate/{wildcards.task} > {log} 2>&1"

@@ -1,0 +1,17 @@
+# Stage 5: one HTML page a physicist reads in a browser.
+
+
+rule report:
+    input:
+        config=CONFIG,
+        metrics=expand(f"{R}/evaluate/{{task}}/metrics.json", task=list(TASKS)),
+    output:
+        report(
+            f"{R}/report/index.html",
+            caption="../report/report.rst",
+            category="Report",
+        ),
+    log:
+        f"{R}/logs/report.log",
+    shell:
+        "hepml report --config {input.config} --input {input.metrics} --out {output} > {log} 2>&1"

@@ -1,0 +1,23 @@
+# Stage 3: training. Asks for a GPU (SLURM profile), runs on CPU where there is none.
+# Checkpoints live beside model.pt and are not outputs: an interrupted job rerun
+# with --rerun-incomplete resumes from the last one.
+
+
+rule train:
+    input:
+        config=CONFIG,
+        data=lambda w: task_data(w.task, "train"),
+    output:
+        f"{R}/models/{{task}}/model.pt",
+    log:
+        f"{R}/logs/train/{{task}}.log",
+    benchmark:
+        f"{R}/benchmarks/train/{{task}}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "hepml train {wildcards.task} --config {input.config} --data {input.data}"
+        " --out {R}/models/{wildcards.task} > {log} 2>&1"
