@@ -1,0 +1,1 @@
+"""Evaluation: ROC curves, efficiencies, the TrackML score, plots and the HTML report."""

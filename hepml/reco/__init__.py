@@ -1,0 +1,1 @@
+"""Reconstruction: seeding, track following, helix fits, roads and truth matching."""

@@ -1,0 +1,1 @@
+"""Simulation: the silicon tracker and the sampling calorimeter (numpy, explicit RNG)."""

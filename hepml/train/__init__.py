@@ -1,0 +1,1 @@
+"""The training system shared by every model of the project."""
