@@ -1,0 +1,456 @@
+"""The training system shared by every model: Lightning around a plain ``nn.Module``.
+
+What Lightning does for us (and we do not rewrite): the loop, AdamW stepping,
+gradient-norm clipping, bf16 autocast on CUDA, early stopping on the validation
+loss, a checkpoint every epoch and resuming from it, per-epoch CSV metrics.
+
+What is ours:
+
+* :class:`TensorData` — the whole sample as tensors already in memory (moved to
+  the GPU once when there is one). :class:`TensorBatches` indexes a batch at a
+  time with a seeded permutation per epoch, never sample by sample in Python.
+* Resume: ``out_dir/checkpoints/last.ckpt`` is picked up when its fingerprint
+  (model, hyper-parameters, trainer settings, seed, sample sizes) matches the
+  current run; a run with other settings starts afresh. Checkpoints are loaded
+  with ``weights_only=True``.
+* ``out_dir/model.pt``: the best epoch's weights with the registry name and
+  hyper-parameters, written atomically; :func:`load_model` rebuilds the model
+  from :data:`hepml.models.MODELS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from hepml.errors import HepmlError
+from hepml.io import atomic_output
+from hepml.models import build_model
+
+LOSSES = ("bce", "ce")
+
+
+# --------------------------------------------------------------------------- configuration
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Trainer settings: ``training`` section, overridden by ``<task>.train``."""
+
+    max_epochs: int = 30
+    batch_size: int = 512
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    patience: int = 4
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], task: str) -> TrainerConfig:
+        merged = dict(cfg.get("training", {}))
+        merged.update((cfg.get(task) or {}).get("train") or {})
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in merged.items() if k in names})
+
+    def torch_device(self) -> torch.device:
+        """``auto``: CUDA when present, else CPU. Asking for CUDA without one is an error."""
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise HepmlError("training.device is 'cuda' but no CUDA device is available")
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def lightning_precision(self, device: torch.device) -> str:
+        """``auto``: bf16 autocast on CUDA, fp32 on CPU."""
+        if self.precision == "auto":
+            return "bf16-mixed" if device.type == "cuda" else "32-true"
+        return "bf16-mixed" if self.precision == "bf16" else "32-true"
+
+
+# --------------------------------------------------------------------------- data
+@dataclass
+class TensorData:
+    """A whole sample as tensors; a batch calls ``model(**inputs)``.
+
+    Shapes: every tensor has the sample axis N first. ``target`` is (N,) float
+    0/1 for ``bce``, (N,) int64 for ``ce``, (N, L) float for per-element ``bce``
+    with ``mask`` (N, L) bool marking the elements that count; ``weight`` (N,)
+    optionally weights each sample's loss.
+    """
+
+    inputs: dict[str, torch.Tensor]
+    target: torch.Tensor
+    mask: torch.Tensor | None = None
+    weight: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.target)
+        for name, t in {**self.inputs, "mask": self.mask, "weight": self.weight}.items():
+            if t is not None and len(t) != n:
+                raise ValueError(f"TensorData: '{name}' has {len(t)} rows, target has {n}")
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+    def _map(self, fn: Any) -> TensorData:
+        return TensorData(
+            inputs={k: fn(v) for k, v in self.inputs.items()},
+            target=fn(self.target),
+            mask=None if self.mask is None else fn(self.mask),
+            weight=None if self.weight is None else fn(self.weight),
+        )
+
+    def subset(self, idx: torch.Tensor | np.ndarray) -> TensorData:
+        idx_t = torch.as_tensor(idx, device=self.target.device)
+        return self._map(lambda t: t.index_select(0, idx_t))
+
+    def to(self, device: torch.device) -> TensorData:
+        return self._map(lambda t: t.to(device, non_blocking=True))
+
+    def batch(self, idx: torch.Tensor) -> dict[str, Any]:
+        """One batch as a dict (the form Lightning passes to the steps)."""
+        out: dict[str, Any] = {
+            "inputs": {k: v.index_select(0, idx) for k, v in self.inputs.items()},
+            "target": self.target.index_select(0, idx),
+        }
+        if self.mask is not None:
+            out["mask"] = self.mask.index_select(0, idx)
+        if self.weight is not None:
+            out["weight"] = self.weight.index_select(0, idx)
+        return out
+
+
+def split_train_val(data: TensorData, val_fraction: float, seed: int) -> tuple[TensorData, TensorData]:
+    """A seeded random split of ``data`` into training and validation samples."""
+    n = len(data)
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n, generator=g)
+    n_val = max(1, int(round(val_fraction * n)))
+    if n - n_val < 1:
+        raise HepmlError(f"sample of {n} is too small to split off a validation sample")
+    return data.subset(perm[n_val:].sort().values), data.subset(perm[:n_val].sort().values)
+
+
+class TensorBatches:
+    """Iterable of batches over a :class:`TensorData` held on its device.
+
+    Shuffled with a permutation drawn from a torch generator seeded by
+    ``(seed, epoch)``, so a resumed run sees the same batches as an
+    uninterrupted one. Lightning calls :meth:`set_epoch` through ``.sampler``.
+    """
+
+    def __init__(self, data: TensorData, batch_size: int, shuffle: bool, seed: int = 0) -> None:
+        self.data = data
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = 0
+        self.sampler = self  # Lightning's _set_sampler_epoch looks here
+        self.batch_sampler = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.data) / self.batch_size)
+
+    def __iter__(self) -> Any:
+        n = len(self.data)
+        device = self.data.target.device
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+            order = torch.randperm(n, generator=g).to(device)
+        else:
+            order = torch.arange(n, device=device)
+        for start in range(0, n, self.batch_size):
+            yield self.data.batch(order[start : start + self.batch_size])
+
+
+# --------------------------------------------------------------------------- loss
+def compute_loss(logits: torch.Tensor, batch: dict[str, Any], loss: str) -> torch.Tensor:
+    """Mean loss of a batch: ``bce`` (per sample or masked per element) or ``ce``."""
+    target = batch["target"]
+    logits = logits.float()
+    if loss == "ce":
+        per = F.cross_entropy(logits, target, reduction="none")
+    else:
+        if logits.dim() == 2 and target.dim() == 2 and logits.shape[1] != target.shape[1]:
+            # packed sequences come back as long as the longest in the batch
+            target = target[:, : logits.shape[1]]
+        per = F.binary_cross_entropy_with_logits(logits, target.float(), reduction="none")
+    mask = batch.get("mask")
+    weight = batch.get("weight")
+    if per.dim() == 2:
+        m = mask[:, : per.shape[1]].to(per.dtype) if mask is not None else torch.ones_like(per)
+        if weight is not None:
+            m = m * weight[:, None].to(per.dtype)
+        return (per * m).sum() / m.sum().clamp_min(1.0)
+    if weight is not None:
+        w = weight.to(per.dtype)
+        return (per * w).sum() / w.sum().clamp_min(1e-12)
+    return per.mean()
+
+
+# --------------------------------------------------------------------------- Lightning glue
+def _lightning_module(model: nn.Module, loss: str, cfg: TrainerConfig) -> Any:
+    import lightning as L
+
+    class System(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            self._t0 = 0.0
+            self._seen = 0
+
+        def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+            return self.model(**inputs)
+
+        def on_train_epoch_start(self) -> None:
+            self._t0 = time.perf_counter()
+            self._seen = 0
+
+        def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+            value = compute_loss(self.model(**batch["inputs"]), batch, loss)
+            n = len(batch["target"])
+            self._seen += n
+            self.log("train_loss", value, on_step=False, on_epoch=True, batch_size=n)
+            return value
+
+        def on_train_epoch_end(self) -> None:
+            dt = max(time.perf_counter() - self._t0, 1e-9)
+            self.log("samples_per_s", float(self._seen / dt), on_step=False, on_epoch=True)
+            self.log("lr", float(self.trainer.optimizers[0].param_groups[0]["lr"]), on_step=False, on_epoch=True)
+
+        def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+            value = compute_loss(self.model(**batch["inputs"]), batch, loss)
+            self.log("val_loss", value, on_step=False, on_epoch=True, batch_size=len(batch["target"]))
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    return System()
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` did."""
+
+    best_val_loss: float
+    epochs: int
+    resumed_from_epoch: int | None
+    samples_per_s: float
+    model_path: Path
+
+
+def _fingerprint(model_name: str, hparams: dict[str, Any], cfg: TrainerConfig, seed: int, loss: str, n_train: int, n_val: int) -> str:
+    payload = json.dumps(
+        {"model": model_name, "hparams": hparams, "trainer": asdict(cfg), "seed": seed, "loss": loss, "n_train": n_train, "n_val": n_val},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def build_model_seeded(model_name: str, hparams: dict[str, Any], seed: int) -> nn.Module:
+    """The registered model, its initial weights drawn from a torch generator seeded by ``seed``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_model(model_name, hparams)
+
+
+def fit(
+    model: nn.Module,
+    model_name: str,
+    hparams: dict[str, Any],
+    train: TensorData,
+    val: TensorData,
+    cfg: TrainerConfig,
+    out_dir: Path,
+    seed: int,
+    loss: str = "bce",
+) -> FitResult:
+    """Train ``model`` and write ``out_dir/model.pt`` with the best epoch's weights.
+
+    Also writes ``out_dir/metrics.csv`` (one row per epoch: train_loss,
+    val_loss, samples_per_s, lr) and ``out_dir/checkpoints/``. An interrupted
+    run called again with the same arguments resumes from the last epoch.
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    # Lightning's start-up chatter (accelerator list, tips) is not for our logs.
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if len(train) == 0 or len(val) == 0:
+        raise HepmlError(f"empty training ({len(train)}) or validation ({len(val)}) sample for {model_name}")
+    out_dir = Path(out_dir)
+    ckpt_dir = out_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    device = cfg.torch_device()
+    torch.manual_seed(seed)  # dropout and any other draw inside the loop
+
+    fp = _fingerprint(model_name, hparams, cfg, seed, loss, len(train), len(val))
+    fp_file = ckpt_dir / "fingerprint.txt"
+    last = ckpt_dir / "last.ckpt"
+    resume = last.is_file() and fp_file.is_file() and fp_file.read_text().strip() == fp
+    if not resume:
+        for stale in [*ckpt_dir.glob("*.ckpt"), out_dir / "metrics.csv"]:
+            stale.unlink(missing_ok=True)
+        fp_file.write_text(fp + "\n")
+    resumed_epoch = None
+    if resume:
+        resumed_epoch = int(torch.load(last, map_location="cpu", weights_only=True).get("epoch", -1)) + 1
+        print(f"resuming {model_name} from {last} (epoch {resumed_epoch})", file=sys.stderr)
+
+    previous = _read_metrics(out_dir / "metrics.csv") if resume else None
+    train_d, val_d = train.to(device), val.to(device)
+    system = _lightning_module(model, loss, cfg)
+    best_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min", save_top_k=1, save_last=True, enable_version_counter=False)
+    trainer = L.Trainer(
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=1,
+        precision=cfg.lightning_precision(device),  # type: ignore[arg-type]
+        max_epochs=cfg.max_epochs,
+        gradient_clip_val=cfg.grad_clip if cfg.grad_clip > 0 else None,
+        callbacks=[best_ckpt, EarlyStopping(monitor="val_loss", mode="min", patience=cfg.patience)],
+        logger=CSVLogger(save_dir=out_dir, name="", version=""),
+        enable_progress_bar=sys.stderr.isatty(),
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        default_root_dir=out_dir,
+    )
+    with warnings.catch_warnings():
+        for benign in _BENIGN_WARNINGS:
+            warnings.filterwarnings("ignore", message=benign)
+        trainer.fit(
+            system,
+            train_dataloaders=TensorBatches(train_d, cfg.batch_size, shuffle=True, seed=seed),
+            val_dataloaders=TensorBatches(val_d, max(cfg.batch_size, 4096), shuffle=False),
+            ckpt_path=str(last) if resume else None,
+            weights_only=True,
+        )
+    _merge_metrics(out_dir / "metrics.csv", previous)
+
+    best_path = Path(best_ckpt.best_model_path) if best_ckpt.best_model_path else last
+    state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
+    best = float(best_ckpt.best_model_score) if best_ckpt.best_model_score is not None else float("nan")
+    sps = _last_metric(out_dir / "metrics.csv", "samples_per_s")
+    meta = {"best_val_loss": best, "epochs": int(trainer.current_epoch), "loss": loss, "seed": seed, "trainer": asdict(cfg)}
+    model_path = out_dir / "model.pt"
+    save_model(model_path, model_name, hparams, model, meta)
+    return FitResult(best_val_loss=best, epochs=int(trainer.current_epoch), resumed_from_epoch=resumed_epoch, samples_per_s=sps, model_path=model_path)
+
+
+# Lightning's notices that say nothing about this run (we resume on purpose, and
+# feed pre-batched tensors rather than a DataLoader with workers).
+_BENIGN_WARNINGS = (
+    ".*exists and is not empty.*",
+    ".*does not have many workers.*",
+    ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
+    ".*litlogger.*",
+)
+
+
+def _read_metrics(csv_path: Path) -> Any:
+    import pandas as pd
+
+    return pd.read_csv(csv_path) if csv_path.is_file() else None
+
+
+def _merge_metrics(csv_path: Path, previous: Any) -> None:
+    """One row per epoch (Lightning writes train and validation rows apart), earlier runs kept."""
+    import pandas as pd
+
+    frames = [f for f in (previous, _read_metrics(csv_path)) if f is not None and len(f)]
+    if not frames:
+        return
+    df = pd.concat(frames, ignore_index=True)
+    df = df.groupby("epoch", as_index=False).agg("last").drop(columns=["step"], errors="ignore")
+    cols = ["epoch"] + [c for c in ("train_loss", "val_loss", "samples_per_s", "lr") if c in df] + [c for c in df if c not in ("epoch", "train_loss", "val_loss", "samples_per_s", "lr")]
+    with atomic_output(csv_path) as tmp:
+        df[cols].to_csv(tmp, index=False)
+
+
+def _last_metric(csv_path: Path, column: str) -> float:
+    import pandas as pd
+
+    if not csv_path.is_file():
+        return float("nan")
+    df = pd.read_csv(csv_path)
+    if column not in df:
+        return float("nan")
+    values = df[column].dropna()
+    return float(values.iloc[-1]) if len(values) else float("nan")
+
+
+# --------------------------------------------------------------------------- inference and model files
+def predict(model: nn.Module, data: TensorData, batch_size: int = 4096) -> np.ndarray:
+    """Logits of ``model`` on ``data`` (eval mode, no grad) as float32 numpy."""
+    device = next(model.parameters()).device
+    model.eval()
+    outs = []
+    with torch.inference_mode():
+        for start in range(0, len(data), batch_size):
+            idx = torch.arange(start, min(start + batch_size, len(data)), device=data.target.device)
+            inputs = {k: v.index_select(0, idx).to(device) for k, v in data.inputs.items()}
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits = model(**inputs)
+            outs.append(logits.float().cpu())
+    if not outs:
+        return np.zeros((0,), dtype=np.float32)
+    if outs[0].dim() == 2 and len({o.shape[1] for o in outs}) > 1:
+        width = max(o.shape[1] for o in outs)
+        outs = [F.pad(o, (0, width - o.shape[1]), value=float("-inf")) for o in outs]
+    return torch.cat(outs).numpy().astype(np.float32, copy=False)
+
+
+def save_model(path: Path, model_name: str, hparams: dict[str, Any], model: nn.Module, meta: dict[str, Any] | None = None) -> None:
+    """Write weights, registry name, hyper-parameters and metadata atomically."""
+    payload = {
+        "model_name": model_name,
+        "hparams": json.loads(json.dumps(hparams)),
+        "meta": json.loads(json.dumps(meta or {})),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    with atomic_output(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a model saved by :func:`save_model` (safe load: ``weights_only=True``).
+
+    Returns ``(model in eval mode, {"model_name", "hparams", "meta"})``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise HepmlError(f"model file '{path}' does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        name, hparams = payload["model_name"], payload["hparams"]
+    except Exception as exc:
+        raise HepmlError(f"'{path}' is not a hepml model file ({type(exc).__name__})") from None
+    try:
+        model = build_model(name, hparams)
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise HepmlError(f"'{path}': cannot rebuild model '{name}' ({str(exc).splitlines()[0][:120]})") from None
+    model.to(device).eval()
+    return model, {"model_name": name, "hparams": hparams, "meta": payload.get("meta", {})}
