@@ -33,7 +33,10 @@ VERBS: dict[str, tuple[str, str]] = {
     "train": ("hepml.tasks.cli", "train a task's model"),
     "evaluate": ("hepml.tasks.cli", "evaluate a task's model against its baselines"),
     "report": ("hepml.evaluate.report", "gather every metrics.json into one HTML report"),
-    "reconstruct": ("hepml.tasks.reconstruct", "reconstruct a TrackML-format event with the hit labeller"),
+    "reconstruct": (
+        "hepml.tasks.reconstruct",
+        "reconstruct a TrackML-format event with the hit labeller",
+    ),
     "score": ("hepml.tasks.reconstruct", "TrackML score of a submission against the event's truth"),
 }
 
@@ -42,26 +45,40 @@ def _module(verb: str) -> ModuleType:
     return importlib.import_module(VERBS[verb][0])
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hepml", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for verb, (_, help_text) in VERBS.items():
-        p = sub.add_parser(verb, help=help_text, description=help_text)
-        add: Callable[[str, argparse.ArgumentParser], None] = _module(verb).add_arguments
-        add(verb, p)
+def _usage() -> str:
+    lines = ["usage: hepml VERB [options]   (hepml VERB --help for a verb's options)", "", "verbs:"]
+    lines += [f"  {verb:<12} {help_text}" for verb, (_, help_text) in VERBS.items()]
+    return "\n".join(lines)
+
+
+def build_parser(verb: str) -> argparse.ArgumentParser:
+    """The parser of one verb; only that verb's module is imported."""
+    parser = argparse.ArgumentParser(prog=f"hepml {verb}", description=VERBS[verb][1])
+    add: Callable[[str, argparse.ArgumentParser], None] = _module(verb).add_arguments
+    add(verb, parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    verb = argv[0]
+    if verb not in VERBS:
+        print(
+            f"hepml: error: unknown verb '{verb}' (choose from {', '.join(VERBS)})", file=sys.stderr
+        )
+        return 2
+    args = build_parser(verb).parse_args(argv[1:])
+    args.verb = verb
     try:
-        rc = _module(args.verb).run(args)
+        rc = _module(verb).run(args)
     except HepmlError as exc:
-        print(f"hepml {args.verb}: error: {exc}", file=sys.stderr)
+        print(f"hepml {verb}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"hepml {args.verb}: interrupted", file=sys.stderr)
+        print(f"hepml {verb}: interrupted", file=sys.stderr)
         return 130
     return int(rc or 0)
 

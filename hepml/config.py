@@ -35,7 +35,9 @@ def _load_yaml(path: Path) -> Any:
 def _registry() -> Registry:
     resources = []
     for p in sorted(SCHEMA_DIR.glob("*.yaml")):
-        resources.append((p.name, Resource.from_contents(_load_yaml(p), default_specification=DRAFT202012)))
+        resources.append(
+            (p.name, Resource.from_contents(_load_yaml(p), default_specification=DRAFT202012))
+        )
     return Registry().with_resources(resources)
 
 
@@ -43,7 +45,9 @@ def _with_defaults(validator_class: type) -> type:
     """Extend a validator so that it fills ``default`` values (jsonschema FAQ recipe)."""
     validate_properties = validator_class.VALIDATORS["properties"]
 
-    def set_defaults(validator: Any, properties: Mapping[str, Any], instance: Any, schema: Any) -> Iterator[Any]:
+    def set_defaults(
+        validator: Any, properties: Mapping[str, Any], instance: Any, schema: Any
+    ) -> Iterator[Any]:
         if isinstance(instance, dict):
             for name, sub in properties.items():
                 if "default" in sub and name not in instance:
@@ -66,7 +70,11 @@ def _message(err: jsonschema.ValidationError) -> str:
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
         where = f"{key}." if err.absolute_path else ""
-        return f"unknown key '{where}{extra[0]}'" + (f" (allowed: {', '.join(sorted(err.schema.get('properties', {})))})" if err.schema.get("properties") else "")
+        return f"unknown key '{where}{extra[0]}'" + (
+            f" (allowed: {', '.join(sorted(err.schema.get('properties', {})))})"
+            if err.schema.get("properties")
+            else ""
+        )
     if err.validator == "type":
         return f"key '{key}': expected {err.validator_value}, got {err.instance!r}"
     if err.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
@@ -85,7 +93,9 @@ def validate(cfg: Mapping[str, Any] | None, source: str = "config") -> dict[str,
     registry = _registry()
     schema = registry.contents(ROOT_SCHEMA)
     validator = _Validator(schema, registry=registry)
-    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    errors = sorted(
+        validator.iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.absolute_path))
+    )
     if errors:
         raise HepmlError(f"{source}: {_message(errors[0])}")
     return data
@@ -103,7 +113,9 @@ def load(path: str | Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise HepmlError(f"config file '{path}': not valid YAML{where}") from None
     if cfg is not None and not isinstance(cfg, dict):
-        raise HepmlError(f"config file '{path}': top level must be a mapping, got {type(cfg).__name__}")
+        raise HepmlError(
+            f"config file '{path}': top level must be a mapping, got {type(cfg).__name__}"
+        )
     return validate(cfg, source=str(path))
 
 

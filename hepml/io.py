@@ -70,7 +70,9 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes), dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes), dir=path.parent
+        )
     except OSError as exc:
         raise HepmlError(f"cannot write '{path}': {exc.strerror or exc}") from None
     os.close(fd)
@@ -90,7 +92,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 # --------------------------------------------------------------------------- ROOT
-def write_root(path: str | Path, trees: Mapping[str, Mapping[str, np.ndarray] | pd.DataFrame]) -> None:
+def write_root(
+    path: str | Path, trees: Mapping[str, Mapping[str, np.ndarray] | pd.DataFrame]
+) -> None:
     """Write flat (or fixed-shape) TTrees with uproot, atomically.
 
     ``trees`` maps a tree name to columns; a column of shape ``(N, a, b)`` becomes
@@ -107,11 +111,15 @@ def write_root(path: str | Path, trees: Mapping[str, Mapping[str, np.ndarray] | 
                     data = {c: np.asarray(v) for c, v in cols.items()}
                 lengths = {len(v) for v in data.values()}
                 if len(lengths) > 1:
-                    raise ValueError(f"tree '{name}': columns of different lengths {sorted(lengths)}")
+                    raise ValueError(
+                        f"tree '{name}': columns of different lengths {sorted(lengths)}"
+                    )
                 f[name] = data
 
 
-def read_root(path: str | Path, tree: str, columns: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+def read_root(
+    path: str | Path, tree: str, columns: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
     """Read branches of one TTree as numpy arrays; clear one-line errors otherwise."""
     import uproot
 
@@ -123,7 +131,9 @@ def read_root(path: str | Path, tree: str, columns: Sequence[str] | None = None)
     try:
         with uproot.open(path) as f:
             if tree not in f:
-                raise HepmlError(f"'{path}' has no TTree '{tree}' (found: {', '.join(sorted(k.split(';')[0] for k in f.keys())) or 'nothing'})")
+                raise HepmlError(
+                    f"'{path}' has no TTree '{tree}' (found: {', '.join(sorted(k.split(';')[0] for k in f.keys())) or 'nothing'})"
+                )
             t = f[tree]
             missing = [c for c in (columns or []) if c not in t]
             if missing:
@@ -133,11 +143,15 @@ def read_root(path: str | Path, tree: str, columns: Sequence[str] | None = None)
         raise
     except Exception as exc:  # uproot raises many kinds on corrupt or truncated files
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise HepmlError(f"'{path}' is not a readable ROOT file ({type(exc).__name__}: {msg[:120]})") from None
+        raise HepmlError(
+            f"'{path}' is not a readable ROOT file ({type(exc).__name__}: {msg[:120]})"
+        ) from None
     return {k: np.asarray(v) for k, v in arrays.items()}
 
 
-def _typed_frame(cols: Mapping[str, np.ndarray], schema: Mapping[str, str], optional: Sequence[str] = ()) -> pd.DataFrame:
+def _typed_frame(
+    cols: Mapping[str, np.ndarray], schema: Mapping[str, str], optional: Sequence[str] = ()
+) -> pd.DataFrame:
     data = {}
     for c, dt in schema.items():
         if c in cols:
@@ -153,7 +167,9 @@ def write_tracker_root(path: str | Path, hits: pd.DataFrame, particles: pd.DataF
         path,
         {
             "hits": _typed_frame({c: hits[c].to_numpy() for c in hits.columns}, HIT_COLUMNS),
-            "particles": _typed_frame({c: particles[c].to_numpy() for c in particles.columns}, PARTICLE_COLUMNS),
+            "particles": _typed_frame(
+                {c: particles[c].to_numpy() for c in particles.columns}, PARTICLE_COLUMNS
+            ),
         },
     )
 
@@ -195,7 +211,9 @@ def _check_event_name(event: str) -> None:
         raise HepmlError(f"event name '{event}' is not of the form eventNNNNNNNNN")
 
 
-def write_trackml_csv(directory: str | Path, event: str, hits: pd.DataFrame, particles: pd.DataFrame) -> list[Path]:
+def write_trackml_csv(
+    directory: str | Path, event: str, hits: pd.DataFrame, particles: pd.DataFrame
+) -> list[Path]:
     """Write one event as TrackML's ``-hits.csv``, ``-truth.csv`` and ``-particles.csv``.
 
     ``hits`` needs the :data:`HIT_COLUMNS` of one event; the truth file's
@@ -233,7 +251,9 @@ def write_trackml_csv(directory: str | Path, event: str, hits: pd.DataFrame, par
                 "weight": np.asarray(weight, dtype=np.float32),
             }
         ),
-        "particles": particles[[c for c in PARTICLE_COLUMNS if c != "event_id"]].reset_index(drop=True),
+        "particles": particles[[c for c in PARTICLE_COLUMNS if c != "event_id"]].reset_index(
+            drop=True
+        ),
     }
     out = []
     for kind, df in tables.items():
@@ -257,7 +277,9 @@ def _read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
     return df
 
 
-def read_trackml_csv(directory: str | Path, event: str, event_id: int | None = None, truth: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def read_trackml_csv(
+    directory: str | Path, event: str, event_id: int | None = None, truth: bool | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Read one TrackML-format event into the tables of this module.
 
     ``truth=None`` reads ``-truth.csv`` and ``-particles.csv`` when both exist;
@@ -267,7 +289,9 @@ def read_trackml_csv(directory: str | Path, event: str, event_id: int | None = N
     _check_event_name(event)
     directory = Path(directory)
     eid = int(event[5:]) if event_id is None else int(event_id)
-    hits = _read_csv(directory / f"{event}-hits.csv", ["hit_id", "x", "y", "z", "volume_id", "layer_id"])
+    hits = _read_csv(
+        directory / f"{event}-hits.csv", ["hit_id", "x", "y", "z", "volume_id", "layer_id"]
+    )
     tpath, ppath = directory / f"{event}-truth.csv", directory / f"{event}-particles.csv"
     have_truth = tpath.is_file() and ppath.is_file() if truth is None else truth
     hits.insert(0, "event_id", eid)
@@ -285,11 +309,15 @@ def read_trackml_csv(directory: str | Path, event: str, event_id: int | None = N
                 hits[c] = t[c].to_numpy()
         particles = _read_csv(ppath, [c for c in PARTICLE_COLUMNS if c != "event_id"])
         particles.insert(0, "event_id", eid)
-        particles = _typed_frame({c: particles[c].to_numpy() for c in particles.columns}, PARTICLE_COLUMNS)
+        particles = _typed_frame(
+            {c: particles[c].to_numpy() for c in particles.columns}, PARTICLE_COLUMNS
+        )
     else:
         hits["particle_id"] = -1
     extra = {c: hits[c].to_numpy() for c in hits.columns if c not in HIT_COLUMNS}
-    typed = _typed_frame({c: hits[c].to_numpy() for c in hits.columns}, HIT_COLUMNS, optional=TRUTH_AT_HIT)
+    typed = _typed_frame(
+        {c: hits[c].to_numpy() for c in hits.columns}, HIT_COLUMNS, optional=TRUTH_AT_HIT
+    )
     for c, v in extra.items():
         typed[c] = v
     return typed, particles

@@ -23,4 +23,7 @@ def rng(seed: int, name: str, shard: int = 0) -> np.random.Generator:
 
 def torch_seed(seed: int, name: str) -> int:
     """A 63-bit seed for torch generators, derived like :func:`rng`."""
-    return int(np.random.SeedSequence([int(seed), stream_id(name)]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+    return int(
+        np.random.SeedSequence([int(seed), stream_id(name)]).generate_state(2, np.uint64)[0]
+        >> np.uint64(1)
+    )

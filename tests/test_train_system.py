@@ -71,9 +71,19 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     epochs, n = 8, 60000
     ref = tmp_path / "ref"
-    subprocess.run([sys.executable, HERE / "train_run.py", ref, str(epochs), str(n)], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [sys.executable, HERE / "train_run.py", ref, str(epochs), str(n)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, HERE / "train_run.py", out, str(epochs), str(n)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, HERE / "train_run.py", out, str(epochs), str(n)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     last = out / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -84,7 +94,13 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "model.pt").exists()
-    rerun = subprocess.run([sys.executable, HERE / "train_run.py", out, str(epochs), str(n)], check=True, env=env, capture_output=True, text=True)
+    rerun = subprocess.run(
+        [sys.executable, HERE / "train_run.py", out, str(epochs), str(n)],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     resumed = int(rerun.stdout.strip().split("=")[1])
     assert 2 <= resumed < epochs
     a = torch.load(ref / "model.pt", weights_only=True)["state_dict"]

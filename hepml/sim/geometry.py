@@ -70,7 +70,9 @@ class TrackerGeometry:
         )
         radii = [lay.radius_mm for lay in layers]
         if radii != sorted(radii) or len(set(radii)) != len(radii):
-            raise HepmlError(f"tracker.layers: radii must increase strictly from layer to layer, got {radii}")
+            raise HepmlError(
+                f"tracker.layers: radii must increase strictly from layer to layer, got {radii}"
+            )
         keys = [(lay.volume_id, lay.layer_id) for lay in layers]
         if len(set(keys)) != len(keys):
             raise HepmlError("tracker.layers: (volume_id, layer_id) pairs must be unique")

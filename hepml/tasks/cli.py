@@ -14,12 +14,25 @@ def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, type=Path, help="config YAML file")
     if verb == "build":
         p.add_argument("--input", required=True, nargs="+", type=Path, help="simulated shard files")
-        p.add_argument("--out", required=True, type=Path, help="dataset file to write (.npz), one per input shard")
+        p.add_argument(
+            "--out",
+            required=True,
+            type=Path,
+            help="dataset file to write (.npz), one per input shard",
+        )
     else:
-        p.add_argument("--data", required=True, nargs="+", type=Path, help="files built by 'hepml build' (and, where a task needs them, simulated shards)")
+        p.add_argument(
+            "--data",
+            required=True,
+            nargs="+",
+            type=Path,
+            help="files built by 'hepml build' (and, where a task needs them, simulated shards)",
+        )
         p.add_argument("--out", required=True, type=Path, help="output directory")
     if verb == "evaluate":
-        p.add_argument("--model", required=True, type=Path, help="directory written by 'hepml train'")
+        p.add_argument(
+            "--model", required=True, type=Path, help="directory written by 'hepml train'"
+        )
 
 
 def run(args: argparse.Namespace) -> None:

@@ -133,7 +133,9 @@ class TensorData:
         return out
 
 
-def split_train_val(data: TensorData, val_fraction: float, seed: int) -> tuple[TensorData, TensorData]:
+def split_train_val(
+    data: TensorData, val_fraction: float, seed: int
+) -> tuple[TensorData, TensorData]:
     """A seeded random split of ``data`` into training and validation samples."""
     n = len(data)
     g = torch.Generator().manual_seed(seed)
@@ -232,14 +234,23 @@ def _lightning_module(model: nn.Module, loss: str, cfg: TrainerConfig) -> Any:
         def on_train_epoch_end(self) -> None:
             dt = max(time.perf_counter() - self._t0, 1e-9)
             self.log("samples_per_s", float(self._seen / dt), on_step=False, on_epoch=True)
-            self.log("lr", float(self.trainer.optimizers[0].param_groups[0]["lr"]), on_step=False, on_epoch=True)
+            self.log(
+                "lr",
+                float(self.trainer.optimizers[0].param_groups[0]["lr"]),
+                on_step=False,
+                on_epoch=True,
+            )
 
         def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
             value = compute_loss(self.model(**batch["inputs"]), batch, loss)
-            self.log("val_loss", value, on_step=False, on_epoch=True, batch_size=len(batch["target"]))
+            self.log(
+                "val_loss", value, on_step=False, on_epoch=True, batch_size=len(batch["target"])
+            )
 
         def configure_optimizers(self) -> torch.optim.Optimizer:
-            return torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            return torch.optim.AdamW(
+                self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+            )
 
     return System()
 
@@ -255,9 +266,25 @@ class FitResult:
     model_path: Path
 
 
-def _fingerprint(model_name: str, hparams: dict[str, Any], cfg: TrainerConfig, seed: int, loss: str, n_train: int, n_val: int) -> str:
+def _fingerprint(
+    model_name: str,
+    hparams: dict[str, Any],
+    cfg: TrainerConfig,
+    seed: int,
+    loss: str,
+    n_train: int,
+    n_val: int,
+) -> str:
     payload = json.dumps(
-        {"model": model_name, "hparams": hparams, "trainer": asdict(cfg), "seed": seed, "loss": loss, "n_train": n_train, "n_val": n_val},
+        {
+            "model": model_name,
+            "hparams": hparams,
+            "trainer": asdict(cfg),
+            "seed": seed,
+            "loss": loss,
+            "n_train": n_train,
+            "n_val": n_val,
+        },
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -296,7 +323,9 @@ def fit(
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     if len(train) == 0 or len(val) == 0:
-        raise HepmlError(f"empty training ({len(train)}) or validation ({len(val)}) sample for {model_name}")
+        raise HepmlError(
+            f"empty training ({len(train)}) or validation ({len(val)}) sample for {model_name}"
+        )
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -315,13 +344,23 @@ def fit(
         fp_file.write_text(fp + "\n")
     resumed_epoch = None
     if resume:
-        resumed_epoch = int(torch.load(last, map_location="cpu", weights_only=True).get("epoch", -1)) + 1
+        resumed_epoch = (
+            int(torch.load(last, map_location="cpu", weights_only=True).get("epoch", -1)) + 1
+        )
         print(f"resuming {model_name} from {last} (epoch {resumed_epoch})", file=sys.stderr)
 
     previous = _read_metrics(out_dir / "metrics.csv") if resume else None
     train_d, val_d = train.to(device), val.to(device)
     system = _lightning_module(model, loss, cfg)
-    best_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min", save_top_k=1, save_last=True, enable_version_counter=False)
+    best_ckpt = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="best",
+        monitor="val_loss",
+        mode="min",
+        save_top_k=1,
+        save_last=True,
+        enable_version_counter=False,
+    )
     trainer = L.Trainer(
         accelerator="gpu" if device.type == "cuda" else "cpu",
         devices=1,
@@ -351,12 +390,28 @@ def fit(
     best_path = Path(best_ckpt.best_model_path) if best_ckpt.best_model_path else last
     state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
-    best = float(best_ckpt.best_model_score) if best_ckpt.best_model_score is not None else float("nan")
+    best = (
+        float(best_ckpt.best_model_score)
+        if best_ckpt.best_model_score is not None
+        else float("nan")
+    )
     sps = _last_metric(out_dir / "metrics.csv", "samples_per_s")
-    meta = {"best_val_loss": best, "epochs": int(trainer.current_epoch), "loss": loss, "seed": seed, "trainer": asdict(cfg)}
+    meta = {
+        "best_val_loss": best,
+        "epochs": int(trainer.current_epoch),
+        "loss": loss,
+        "seed": seed,
+        "trainer": asdict(cfg),
+    }
     model_path = out_dir / "model.pt"
     save_model(model_path, model_name, hparams, model, meta)
-    return FitResult(best_val_loss=best, epochs=int(trainer.current_epoch), resumed_from_epoch=resumed_epoch, samples_per_s=sps, model_path=model_path)
+    return FitResult(
+        best_val_loss=best,
+        epochs=int(trainer.current_epoch),
+        resumed_from_epoch=resumed_epoch,
+        samples_per_s=sps,
+        model_path=model_path,
+    )
 
 
 # Lightning's notices that say nothing about this run (we resume on purpose, and
@@ -384,7 +439,11 @@ def _merge_metrics(csv_path: Path, previous: Any) -> None:
         return
     df = pd.concat(frames, ignore_index=True)
     df = df.groupby("epoch", as_index=False).agg("last").drop(columns=["step"], errors="ignore")
-    cols = ["epoch"] + [c for c in ("train_loss", "val_loss", "samples_per_s", "lr") if c in df] + [c for c in df if c not in ("epoch", "train_loss", "val_loss", "samples_per_s", "lr")]
+    cols = (
+        ["epoch"]
+        + [c for c in ("train_loss", "val_loss", "samples_per_s", "lr") if c in df]
+        + [c for c in df if c not in ("epoch", "train_loss", "val_loss", "samples_per_s", "lr")]
+    )
     with atomic_output(csv_path) as tmp:
         df[cols].to_csv(tmp, index=False)
 
@@ -422,7 +481,13 @@ def predict(model: nn.Module, data: TensorData, batch_size: int = 4096) -> np.nd
     return torch.cat(outs).numpy().astype(np.float32, copy=False)
 
 
-def save_model(path: Path, model_name: str, hparams: dict[str, Any], model: nn.Module, meta: dict[str, Any] | None = None) -> None:
+def save_model(
+    path: Path,
+    model_name: str,
+    hparams: dict[str, Any],
+    model: nn.Module,
+    meta: dict[str, Any] | None = None,
+) -> None:
     """Write weights, registry name, hyper-parameters and metadata atomically."""
     payload = {
         "model_name": model_name,
@@ -434,7 +499,9 @@ def save_model(path: Path, model_name: str, hparams: dict[str, Any], model: nn.M
         torch.save(payload, tmp)
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a model saved by :func:`save_model` (safe load: ``weights_only=True``).
 
     Returns ``(model in eval mode, {"model_name", "hparams", "meta"})``.
@@ -451,6 +518,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
         model = build_model(name, hparams)
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, RuntimeError) as exc:
-        raise HepmlError(f"'{path}': cannot rebuild model '{name}' ({str(exc).splitlines()[0][:120]})") from None
+        raise HepmlError(
+            f"'{path}': cannot rebuild model '{name}' ({str(exc).splitlines()[0][:120]})"
+        ) from None
     model.to(device).eval()
     return model, {"model_name": name, "hparams": hparams, "meta": payload.get("meta", {})}

@@ -14,6 +14,8 @@ rule build:
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        "../envs/hepml.yaml"
     shell:
         "hepml build {wildcards.task} --config {input.config} --input {input.sim}"
         " --out {output} > {log} 2>&1"

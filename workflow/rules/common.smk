@@ -10,7 +10,9 @@ from hepml.workflow import split_shards
 # Validate at load (schema: workflow/schemas/config.schema.yaml), fill defaults,
 # and stop with one line naming the key on a mistake.
 try:
-    _validated = hepml_config.validate(config, source="config")
+    _validated = hepml_config.validate(
+        config, source=", ".join(str(f) for f in workflow.configfiles) or "config"
+    )
 except HepmlError as _exc:
     sys.exit(f"hepml: error: {_exc}")
 config.clear()

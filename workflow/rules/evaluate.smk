@@ -14,6 +14,9 @@ rule evaluate:
             category="ROC curves",
             labels={"task": "{task}"},
         ),
+    params:
+        model=lambda w: f"{R}/models/{w.task}",
+        out=lambda w: f"{R}/evaluate/{w.task}",
     log:
         f"{R}/logs/evaluate/{{task}}.log",
     benchmark:
@@ -21,6 +24,8 @@ rule evaluate:
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        "../envs/hepml.yaml"
     shell:
         "hepml evaluate {wildcards.task} --config {input.config} --data {input.data}"
-        " --model {R}/models/{wildcards.task} --out {R}/evaluate/{wildcards.task} > {log} 2>&1"
+        " --model {params.model} --out {params.out} > {log} 2>&1"

@@ -13,5 +13,7 @@ rule report:
         ),
     log:
         f"{R}/logs/report.log",
+    conda:
+        "../envs/hepml.yaml"
     shell:
         "hepml report --config {input.config} --input {input.metrics} --out {output} > {log} 2>&1"

@@ -13,6 +13,8 @@ rule simulate:
     resources:
         mem_mb=2000,
         runtime=30,
+    conda:
+        "../envs/hepml.yaml"
     shell:
         "hepml simulate {wildcards.kind} --config {input} --shard {wildcards.shard}"
         " --out {output} > {log} 2>&1"

@@ -13,11 +13,15 @@ rule train:
         f"{R}/logs/train/{{task}}.log",
     benchmark:
         f"{R}/benchmarks/train/{{task}}.tsv"
+    params:
+        out=lambda w: f"{R}/models/{w.task}",
     threads: 2
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=120,
+    conda:
+        "../envs/hepml.yaml"
     shell:
         "hepml train {wildcards.task} --config {input.config} --data {input.data}"
-        " --out {R}/models/{wildcards.task} > {log} 2>&1"
+        " --out {params.out} > {log} 2>&1"
