@@ -41,7 +41,7 @@ def _registry() -> Registry:
     return Registry().with_resources(resources)
 
 
-def _with_defaults(validator_class: type) -> type:
+def _with_defaults(validator_class: Any) -> Any:
     """Extend a validator so that it fills ``default`` values (jsonschema FAQ recipe)."""
     validate_properties = validator_class.VALIDATORS["properties"]
 
