@@ -414,13 +414,15 @@ def fit(
     )
 
 
-# Lightning's notices that say nothing about this run (we resume on purpose, and
-# feed pre-batched tensors rather than a DataLoader with workers).
+# Lightning's notices that say nothing about this run (we resume on purpose, feed
+# pre-batched tensors rather than a DataLoader with workers, and run inside SLURM
+# jobs as one process, not through srun).
 _BENIGN_WARNINGS = (
     ".*exists and is not empty.*",
     ".*does not have many workers.*",
     ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
     ".*litlogger.*",
+    ".*The `srun` command is available on your system but is not used.*",
 )
 
 
