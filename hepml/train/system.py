@@ -173,7 +173,8 @@ class TensorBatches:
         n = len(self.data)
         device = self.data.target.device
         if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+            state = np.random.SeedSequence([self.seed, self.epoch]).generate_state(1, np.uint64)
+            g = torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
             order = torch.randperm(n, generator=g).to(device)
         else:
             order = torch.arange(n, device=device)
@@ -361,23 +362,26 @@ def fit(
         save_last=True,
         enable_version_counter=False,
     )
-    trainer = L.Trainer(
-        accelerator="gpu" if device.type == "cuda" else "cpu",
-        devices=1,
-        precision=cfg.lightning_precision(device),  # type: ignore[arg-type]
-        max_epochs=cfg.max_epochs,
-        gradient_clip_val=cfg.grad_clip if cfg.grad_clip > 0 else None,
-        callbacks=[best_ckpt, EarlyStopping(monitor="val_loss", mode="min", patience=cfg.patience)],
-        logger=CSVLogger(save_dir=out_dir, name="", version=""),
-        enable_progress_bar=sys.stderr.isatty(),
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        log_every_n_steps=1,
-        default_root_dir=out_dir,
-    )
     with warnings.catch_warnings():
         for benign in _BENIGN_WARNINGS:
             warnings.filterwarnings("ignore", message=benign)
+        trainer = L.Trainer(
+            accelerator="gpu" if device.type == "cuda" else "cpu",
+            devices=1,
+            precision=cfg.lightning_precision(device),  # type: ignore[arg-type]
+            max_epochs=cfg.max_epochs,
+            gradient_clip_val=cfg.grad_clip if cfg.grad_clip > 0 else None,
+            callbacks=[
+                best_ckpt,
+                EarlyStopping(monitor="val_loss", mode="min", patience=cfg.patience),
+            ],
+            logger=CSVLogger(save_dir=out_dir, name="", version=""),
+            enable_progress_bar=sys.stderr.isatty(),
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            log_every_n_steps=1,
+            default_root_dir=out_dir,
+        )
         trainer.fit(
             system,
             train_dataloaders=TensorBatches(train_d, cfg.batch_size, shuffle=True, seed=seed),

@@ -17,5 +17,5 @@ rule build:
     conda:
         "../envs/hepml.yaml"
     shell:
-        "hepml build {wildcards.task} --config {input.config} --input {input.sim}"
+        THREADS_ENV + "hepml build {wildcards.task} --config {input.config} --input {input.sim}"
         " --out {output} > {log} 2>&1"

@@ -54,6 +54,11 @@ TASK_SHARDS = {
 }
 
 
+# Each job uses as many threads as Snakemake gave it: torch's and BLAS's thread
+# pools otherwise take every core and, beside other jobs, oversubscribe them.
+THREADS_ENV = "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads} "
+
+
 wildcard_constraints:
     task="|".join(TASKS),
     kind="tracker|calo",

@@ -27,5 +27,5 @@ rule evaluate:
     conda:
         "../envs/hepml.yaml"
     shell:
-        "hepml evaluate {wildcards.task} --config {input.config} --data {input.data}"
+        THREADS_ENV + "hepml evaluate {wildcards.task} --config {input.config} --data {input.data}"
         " --model {params.model} --out {params.out} > {log} 2>&1"

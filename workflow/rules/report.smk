@@ -16,4 +16,4 @@ rule report:
     conda:
         "../envs/hepml.yaml"
     shell:
-        "hepml report --config {input.config} --input {input.metrics} --out {output} > {log} 2>&1"
+        THREADS_ENV + "hepml report --config {input.config} --input {input.metrics} --out {output} > {log} 2>&1"

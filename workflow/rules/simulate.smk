@@ -16,5 +16,5 @@ rule simulate:
     conda:
         "../envs/hepml.yaml"
     shell:
-        "hepml simulate {wildcards.kind} --config {input} --shard {wildcards.shard}"
+        THREADS_ENV + "hepml simulate {wildcards.kind} --config {input} --shard {wildcards.shard}"
         " --out {output} > {log} 2>&1"

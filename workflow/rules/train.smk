@@ -23,5 +23,5 @@ rule train:
     conda:
         "../envs/hepml.yaml"
     shell:
-        "hepml train {wildcards.task} --config {input.config} --data {input.data}"
+        THREADS_ENV + "hepml train {wildcards.task} --config {input.config} --data {input.data}"
         " --out {params.out} > {log} 2>&1"

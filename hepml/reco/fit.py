@@ -1,0 +1,442 @@
+"""Helix fits of barrel track candidates: a Karimaki circle fit in xy and a line in s-z.
+
+Track parameters are perigee parameters at the z axis (field along +z):
+
+* ``rho_per_mm``: signed curvature, > 0 when the track turns clockwise seen from +z,
+  which is a positive charge in a field along +z; radius R = 1/|rho| and
+  pT = 0.299792458e-3 * |B| / |rho| GeV (R in mm, PDG eq. 34.33);
+* ``phi0``: direction of the transverse momentum at the point of closest
+  approach (PCA) to the z axis;
+* ``d0_mm``: signed transverse impact parameter, the PCA being
+  d0 * (sin phi0, -cos phi0) (d0 > 0 when the z axis lies to the left of the track);
+* ``z0_mm``: z at the PCA; ``cot_theta = dz/ds = pz/pT`` with s the transverse arc
+  length from the PCA.
+
+In these parameters the track circle is (Karimaki, NIM A305 (1991) 187, eq. 2)
+
+    F(x, y) = rho/2 (x^2 + y^2) - (1 + rho d0) (x sin phi0 - y cos phi0) + rho d0^2/2 + d0 = 0,
+
+with centre (d0 + 1/rho) (sin phi0, -cos phi0), and F > 0 for points to the left
+of the direction of motion. Nothing diverges for straight tracks (rho -> 0).
+
+The circle fit is Karimaki's non-iterative weighted fit (ibid., eqs. 8-12): it
+minimises the algebraic distance F, which equals the geometric one to O(rho *
+distance), exact for three points. The s-z line is a weighted least-squares
+straight line. The chi2 uses the geometric residuals (left-signed distance to the
+circle, z residual at the hit's arc length) and per-hit resolutions, which
+:class:`LayerResolution` derives from the layers' pitch and multiple scattering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from hepml.sim.geometry import TrackerGeometry
+
+#: pT [GeV] = K * |q| * B [T] * R [mm] (PDG 2024, eq. 34.33 with R in mm).
+GEV_PER_T_MM = 0.299792458e-3
+
+
+@dataclass
+class HelixFit:
+    """Fitted (or true) helices, one entry per track; every field is an ``(N,)`` array.
+
+    Units: mm, GeV, rad. ``q`` is +-1 (``sign(rho * B)``); ``chi2``/``ndf`` are NaN/0
+    for helices built from truth (:func:`helix_from_truth`). The centre and
+    radius are derived from (rho, phi0, d0) and are huge for straight tracks.
+    """
+
+    pt_GeV: np.ndarray
+    q: np.ndarray
+    phi0: np.ndarray
+    d0_mm: np.ndarray
+    z0_mm: np.ndarray
+    cot_theta: np.ndarray
+    rho_per_mm: np.ndarray
+    xc_mm: np.ndarray
+    yc_mm: np.ndarray
+    radius_mm: np.ndarray
+    chi2: np.ndarray
+    ndf: np.ndarray
+    chi2_ndf: np.ndarray
+    n_hits: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.pt_GeV)
+
+    @property
+    def eta(self) -> np.ndarray:
+        """Pseudorapidity asinh(cot theta)."""
+        return np.arcsinh(self.cot_theta)
+
+    @property
+    def p_GeV(self) -> np.ndarray:
+        """Momentum pT * sqrt(1 + cot^2 theta)."""
+        return self.pt_GeV * np.sqrt(1.0 + self.cot_theta**2)
+
+    def take(self, idx: np.ndarray) -> HelixFit:
+        """The tracks ``idx`` (index array or boolean mask)."""
+        return HelixFit(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    @classmethod
+    def concat(cls, fits: list[HelixFit]) -> HelixFit:
+        """The tracks of several fits, in order."""
+        return cls(
+            **{f.name: np.concatenate([getattr(x, f.name) for x in fits]) for f in fields(cls)}
+        )
+
+
+def _from_perigee(
+    rho: np.ndarray,
+    phi0: np.ndarray,
+    d0: np.ndarray,
+    z0: np.ndarray,
+    cot: np.ndarray,
+    bfield_T: float,
+    chi2: np.ndarray,
+    ndf: np.ndarray,
+    n_hits: np.ndarray,
+) -> HelixFit:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = 1.0 / rho
+        pt = GEV_PER_T_MM * abs(bfield_T) * np.abs(inv)
+        chi2_ndf = np.where(ndf > 0, chi2 / np.maximum(ndf, 1), np.nan)
+    q = np.where(rho * np.sign(bfield_T) >= 0, 1, -1).astype(np.int8)
+    lever = d0 + inv
+    return HelixFit(
+        pt_GeV=pt,
+        q=q,
+        phi0=phi0,
+        d0_mm=d0,
+        z0_mm=z0,
+        cot_theta=cot,
+        rho_per_mm=rho,
+        xc_mm=lever * np.sin(phi0),
+        yc_mm=-lever * np.cos(phi0),
+        radius_mm=np.abs(inv),
+        chi2=chi2,
+        ndf=ndf,
+        chi2_ndf=chi2_ndf,
+        n_hits=n_hits,
+    )
+
+
+def _arc_from_chord(chord: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """Transverse arc length s = (2/|rho|) asin(|rho| c / 2) of a chord c (stable at rho -> 0)."""
+    u = np.minimum(0.5 * np.abs(rho) * chord, 1.0)
+    small = u < 1e-4
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(small, 1.0 + u * u / 6.0, np.arcsin(u) / np.where(small, 1.0, u))
+    return chord * ratio
+
+
+def arc_length(
+    x: np.ndarray, y: np.ndarray, rho: np.ndarray, phi0: np.ndarray, d0: np.ndarray
+) -> np.ndarray:
+    """Signed transverse arc length (mm) from the PCA to the points ``(x, y)`` on the circle.
+
+    Broadcasts track parameters of shape (N,) or (N, 1) against points (N, L).
+    Positive along the motion (up to half a turn).
+    """
+    sp, cp = np.sin(phi0), np.cos(phi0)
+    dx = x - d0 * sp
+    dy = y + d0 * cp
+    chord = np.hypot(dx, dy)
+    sign = np.where(dx * cp + dy * sp >= 0.0, 1.0, -1.0)
+    return sign * _arc_from_chord(chord, rho)
+
+
+def circle_residual(
+    x: np.ndarray, y: np.ndarray, rho: np.ndarray, phi0: np.ndarray, d0: np.ndarray
+) -> np.ndarray:
+    """Left-signed geometric distance (mm) of the points ``(x, y)`` from the track circle.
+
+    With F the circle function of the module docstring, the distance is
+    2F / (1 + sqrt(1 + 2 rho F)) (exact; Karimaki 1991, eq. 4), > 0 to the left of
+    the direction of motion.
+    """
+    f = 0.5 * rho * (x * x + y * y) - (1.0 + rho * d0) * (x * np.sin(phi0) - y * np.cos(phi0))
+    f = f + 0.5 * rho * d0 * d0 + d0
+    return 2.0 * f / (1.0 + np.sqrt(np.maximum(1.0 + 2.0 * rho * f, 0.0)))
+
+
+def _karimaki(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Sums of Karimaki's weighted circle fit (NIM A305 (1991) 187, eqs. 8-12).
+
+    ``w`` (N, L) are weights (0 for absent hits). Returns ``(phi, <x>, <y>, <r^2>,
+    C_xr, C_yr, C_rr)`` with phi defined modulo pi; the caller orients it along
+    the motion and derives (rho, d0).
+    """
+    sw = w.sum(axis=1)
+    sw = np.where(sw > 0, sw, 1.0)
+    r2 = x * x + y * y
+
+    def mean(a: np.ndarray) -> np.ndarray:
+        return (w * a).sum(axis=1) / sw
+
+    mx, my, mr2 = mean(x), mean(y), mean(r2)
+    cxx = mean(x * x) - mx * mx
+    cxy = mean(x * y) - mx * my
+    cyy = mean(y * y) - my * my
+    cxr = mean(x * r2) - mx * mr2
+    cyr = mean(y * r2) - my * mr2
+    crr = mean(r2 * r2) - mr2 * mr2
+    q1 = crr * cxy - cxr * cyr
+    q2 = crr * (cxx - cyy) - cxr * cxr + cyr * cyr
+    phi = 0.5 * np.arctan2(2.0 * q1, q2)
+    return phi, mx, my, mr2, cxr, cyr, crr
+
+
+def fit_helix(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    mask: np.ndarray,
+    bfield_T: float,
+    sigma_rphi: np.ndarray | None = None,
+    sigma_z: np.ndarray | None = None,
+) -> HelixFit:
+    """Fit a helix to each row of hits: Karimaki circle in xy, weighted line in s-z.
+
+    Shapes: ``x, y, z, mask, sigma_*``: (N, L); hits may be in any order and
+    ``mask`` says which are present. ``sigma_rphi``/``sigma_z`` (mm) are per-hit
+    resolutions (default 1 mm, so that the chi2 is in mm^2). Rows with fewer
+    than 3 hits get NaN parameters. The direction of motion is taken from the
+    innermost to the outermost hit (an outgoing track). ``ndf = 2 n - 5``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    z = np.asarray(z, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
+    if x.ndim != 2 or x.shape != mask.shape or y.shape != x.shape or z.shape != x.shape:
+        raise ValueError(f"fit_helix: x, y, z, mask must share one (N, L) shape, got {x.shape}")
+    sr = np.ones_like(x) if sigma_rphi is None else np.asarray(sigma_rphi, dtype=np.float64)
+    sz = np.ones_like(x) if sigma_z is None else np.asarray(sigma_z, dtype=np.float64)
+    xm = np.where(mask, x, 0.0)
+    ym = np.where(mask, y, 0.0)
+    zm = np.where(mask, z, 0.0)
+    w = np.where(mask, 1.0 / (sr * sr), 0.0)
+    wz = np.where(mask, 1.0 / (sz * sz), 0.0)
+    n_hits = mask.sum(axis=1)
+
+    phi, mx, my, mr2, cxr, cyr, crr = _karimaki(xm, ym, w)
+    # orient phi along the motion: from the innermost to the outermost hit
+    r2 = np.where(mask, xm * xm + ym * ym, np.nan)
+    big = np.where(mask, r2, -np.inf)
+    small = np.where(mask, r2, np.inf)
+    rows = np.arange(len(x))
+    i_out = np.argmax(big, axis=1)
+    i_in = np.argmin(small, axis=1)
+    dx = xm[rows, i_out] - xm[rows, i_in]
+    dy = ym[rows, i_out] - ym[rows, i_in]
+    flip = dx * np.cos(phi) + dy * np.sin(phi) < 0.0
+    phi = np.where(flip, phi + np.pi, phi)
+    sp, cp = np.sin(phi), np.cos(phi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = (sp * cxr - cp * cyr) / crr
+        delta = -kappa * mr2 + sp * mx - cp * my
+        root = np.sqrt(np.maximum(1.0 - 4.0 * delta * kappa, 0.0))
+        rho = 2.0 * kappa / root
+        d0 = 2.0 * delta / (1.0 + root)
+    phi = np.arctan2(np.sin(phi), np.cos(phi))
+
+    # s-z line: z = z0 + cot * s
+    rho_c, phi_c, d0_c = rho[:, None], phi[:, None], d0[:, None]
+    s = np.where(mask, arc_length(xm, ym, rho_c, phi_c, d0_c), 0.0)
+    swz = wz.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ms = (wz * s).sum(axis=1) / swz
+        mz = (wz * zm).sum(axis=1) / swz
+        vss = (wz * (s - ms[:, None]) ** 2).sum(axis=1)
+        vsz = (wz * (s - ms[:, None]) * (zm - mz[:, None])).sum(axis=1)
+        cot = vsz / vss
+        z0 = mz - cot * ms
+
+    e_xy = np.where(mask, circle_residual(xm, ym, rho_c, phi_c, d0_c), 0.0)
+    e_z = np.where(mask, zm - (z0[:, None] + cot[:, None] * s), 0.0)
+    chi2 = (w * e_xy * e_xy).sum(axis=1) + (wz * e_z * e_z).sum(axis=1)
+    ndf = np.maximum(2 * n_hits - 5, 0)
+    bad = n_hits < 3
+    if bad.any():
+        for a in (rho, phi, d0, z0, cot, chi2):
+            a[bad] = np.nan
+    return _from_perigee(rho, phi, d0, z0, cot, bfield_T, chi2, ndf, n_hits)
+
+
+def residuals(
+    fit: HelixFit, x: np.ndarray, y: np.ndarray, z: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-hit residuals to the helices: ``(r*phi residual, z residual, s)`` in mm, shape (N, L).
+
+    The r*phi residual is the left-signed distance to the circle, the z residual
+    is z - (z0 + cot * s) at the hit's arc length s.
+    """
+    rho, phi, d0 = fit.rho_per_mm[:, None], fit.phi0[:, None], fit.d0_mm[:, None]
+    s = arc_length(x, y, rho, phi, d0)
+    e_xy = circle_residual(x, y, rho, phi, d0)
+    e_z = z - (fit.z0_mm[:, None] + fit.cot_theta[:, None] * s)
+    return e_xy, e_z, s
+
+
+def predict_on_cylinder(
+    fit: HelixFit, r_mm: float | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Outgoing intersection of each helix with the cylinder of radius ``r_mm``.
+
+    Writing the circle equation at (r cos a, r sin a) gives
+    sin(phi0 - a) = (rho r^2/2 + rho d0^2/2 + d0) / ((1 + rho d0) r) =: A, and the
+    first crossing along the motion is a = phi0 - asin(A). ``ok`` is False where
+    |A| > 1 (the helix does not reach r, or its PCA lies outside r).
+    Returns ``(x, y, z, ok)``, each (N,) (``r_mm`` scalar or (N,)).
+    """
+    r = np.asarray(r_mm, dtype=np.float64)
+    rho, phi, d0 = fit.rho_per_mm, fit.phi0, fit.d0_mm
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a_ = (0.5 * rho * (r * r + d0 * d0) + d0) / ((1.0 + rho * d0) * r)
+    ok = np.isfinite(a_) & (np.abs(a_) <= 1.0)
+    alpha = phi - np.arcsin(np.clip(np.where(ok, a_, 0.0), -1.0, 1.0))
+    x = r * np.cos(alpha)
+    y = r * np.sin(alpha)
+    s = arc_length(x, y, rho, phi, d0)
+    z = fit.z0_mm + fit.cot_theta * s
+    return x, y, z, ok
+
+
+def helix_from_truth(
+    vx: np.ndarray,
+    vy: np.ndarray,
+    vz: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+    pz: np.ndarray,
+    q: np.ndarray,
+    bfield_T: float,
+) -> HelixFit:
+    """Perigee parameters of the helices of particles from vertex ``v`` with momentum ``p``.
+
+    rho = 0.299792458e-3 q B / pT; the circle's centre is c = v + n_v / rho with
+    n_v = (sin phi_v, -cos phi_v) the right normal of the momentum at the vertex.
+    From c = (d0 + 1/rho) n the normal at the PCA is n = (n_v + rho v)/|n_v + rho v|
+    and d0 = (2 v.n_v + rho |v|^2) / (1 + |n_v + rho v|) (stable for rho -> 0);
+    z0 = vz - cot * s_v with s_v the arc from the PCA to the vertex.
+    """
+    vx, vy, vz, px, py, pz = (np.asarray(a, dtype=np.float64) for a in (vx, vy, vz, px, py, pz))
+    pt = np.hypot(px, py)
+    rho = GEV_PER_T_MM * np.asarray(q, dtype=np.float64) * bfield_T / pt
+    nvx, nvy = py / pt, -px / pt
+    ax, ay = nvx + rho * vx, nvy + rho * vy
+    norm = np.hypot(ax, ay)
+    nx, ny = ax / norm, ay / norm
+    d0 = (2.0 * (vx * nvx + vy * nvy) + rho * (vx * vx + vy * vy)) / (1.0 + norm)
+    phi0 = np.arctan2(nx, -ny)
+    cot = pz / pt
+    s_v = arc_length(vx, vy, rho, phi0, d0)
+    z0 = vz - cot * s_v
+    nan = np.full(len(pt), np.nan)
+    return _from_perigee(
+        rho,
+        phi0,
+        d0,
+        z0,
+        cot,
+        bfield_T,
+        nan,
+        np.zeros(len(pt), np.int64),
+        np.zeros(len(pt), np.int64),
+    )
+
+
+# --------------------------------------------------------------------------- resolutions
+@dataclass(frozen=True)
+class LayerResolution:
+    """Per-layer measurement resolution and material, for hit weights and windows.
+
+    Arrays of shape (n_layers,): radius (mm), r*phi and z resolution (mm,
+    pitch/sqrt(12)), material at normal incidence (x/X0).
+    """
+
+    radius_mm: np.ndarray
+    sigma_rphi_mm: np.ndarray
+    sigma_z_mm: np.ndarray
+    x_over_x0: np.ndarray
+    half_length_mm: np.ndarray
+
+    @classmethod
+    def from_geometry(cls, geometry: TrackerGeometry) -> LayerResolution:
+        return cls(
+            radius_mm=geometry.radii_mm,
+            sigma_rphi_mm=np.array([lay.resolution_rphi_mm for lay in geometry.layers]),
+            sigma_z_mm=np.array([lay.resolution_z_mm for lay in geometry.layers]),
+            x_over_x0=np.array([lay.x_over_x0 for lay in geometry.layers]),
+            half_length_mm=geometry.half_lengths_mm,
+        )
+
+    def ms_sigma_rphi(self, p_GeV: np.ndarray, cot_theta: np.ndarray) -> np.ndarray:
+        """Multiple-scattering displacement (mm, r*phi) at every layer, shape (N, n_layers).
+
+        sigma_i^2 = sum_{j<i} theta0_j^2 ((r_i - r_j) / sin theta)^2 with the Highland
+        width theta0_j = 13.6 MeV/p sqrt(t_j) (1 + 0.038 ln t_j), t_j = (x/X0)_j / sin theta
+        (PDG 2024 eq. 34.15, beta = 1), scattering in every layer inside r_i. A diagonal
+        approximation: correlations between layers and what the fit absorbs are ignored.
+        The displacement along z at fixed radius is this divided by sin theta.
+        """
+        p = np.maximum(np.asarray(p_GeV, dtype=np.float64), 1e-3)
+        sin_t = 1.0 / np.sqrt(1.0 + np.asarray(cot_theta, dtype=np.float64) ** 2)
+        t = self.x_over_x0[None, :] / sin_t[:, None]
+        theta0_sq = (0.0136 / p[:, None] * np.sqrt(t) * (1.0 + 0.038 * np.log(t))) ** 2
+        dr = self.radius_mm[:, None] - self.radius_mm[None, :]  # (i, j)
+        lever = np.where(dr > 0, dr, 0.0) ** 2
+        var = theta0_sq @ lever.T  # (N, n_layers)
+        return np.sqrt(var) / sin_t[:, None]
+
+    def hit_sigmas(
+        self,
+        layer: np.ndarray,
+        p_GeV: np.ndarray | None = None,
+        cot_theta: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(sigma_rphi, sigma_z)`` (mm) of hits on global layers ``layer`` (N, L).
+
+        The measurement resolution, plus in quadrature the multiple-scattering
+        displacement of :meth:`ms_sigma_rphi` when ``p_GeV``/``cot_theta`` (N,) are
+        given. Padding (layer < 0) gets 1 mm.
+        """
+        lay = np.asarray(layer)
+        safe = np.clip(lay, 0, len(self.radius_mm) - 1)
+        sr = self.sigma_rphi_mm[safe]
+        sz = self.sigma_z_mm[safe]
+        if p_GeV is not None and cot_theta is not None:
+            p = np.nan_to_num(np.asarray(p_GeV, dtype=np.float64), nan=1.0, posinf=1e6)
+            cot = np.nan_to_num(np.asarray(cot_theta, dtype=np.float64))
+            ms = np.take_along_axis(self.ms_sigma_rphi(p, cot), safe, axis=1)
+            sin_t = 1.0 / np.sqrt(1.0 + cot**2)
+            sr = np.sqrt(sr * sr + ms * ms)
+            sz = np.sqrt(sz * sz + (ms / sin_t[:, None]) ** 2)
+        pad = lay < 0
+        return np.where(pad, 1.0, sr), np.where(pad, 1.0, sz)
+
+
+def fit_candidates(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    layer: np.ndarray,
+    resolution: LayerResolution,
+    bfield_T: float,
+    multiple_scattering: bool = True,
+) -> HelixFit:
+    """Two-pass helix fit with per-hit resolutions from :class:`LayerResolution`.
+
+    Shapes: (N, L) with ``layer`` the global layer of each hit (-1 for padding).
+    The first pass uses the measurement resolution alone; the second adds the
+    multiple-scattering term for the momentum of the first pass.
+    """
+    mask = np.asarray(layer) >= 0
+    sr, sz = resolution.hit_sigmas(layer)
+    fit = fit_helix(x, y, z, mask, bfield_T, sr, sz)
+    if multiple_scattering:
+        sr, sz = resolution.hit_sigmas(layer, fit.p_GeV, fit.cot_theta)
+        fit = fit_helix(x, y, z, mask, bfield_T, sr, sz)
+    return fit
