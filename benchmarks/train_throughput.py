@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         threads=task_cfg.threads,
     )
     device = tc.torch_device()
+    if tc.threads > 0:  # both loops on the trainer's thread count
+        torch.set_num_threads(tc.threads)
     name = TASK_MODELS[args.model]
     data, loss = synthetic_data(name, args.n, seed=0)
     data = data.to(device)
