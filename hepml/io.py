@@ -120,7 +120,12 @@ def write_root(
                     raise ValueError(
                         f"tree '{name}': columns of different lengths {sorted(lengths)}"
                     )
-                f[name] = data
+                # mktree + extend: a TTree (assigning a dict would write an RNTuple)
+                tree = f.mktree(
+                    name,
+                    {c: (v.dtype, v.shape[1:]) if v.ndim > 1 else v.dtype for c, v in data.items()},
+                )
+                tree.extend(data)
 
 
 def read_root(

@@ -261,3 +261,18 @@ def test_simulate_cli_writes_the_shard(tmp_path: Path, capsys: pytest.CaptureFix
         cfg["tracker"]["simulation"]["n_particles"] + cfg["tracker"]["simulation"]["n_high_pt"]
     )
     assert len(hits) > 0 and _listing(tmp_path) == ["sim", "sim/shard1.root"]
+
+
+def test_trees_are_ttrees_with_fixed_shape_branches(tmp_path: Path) -> None:
+    """ROOT users get TTrees (not RNTuples); (N, a, b) columns are fixed-size array branches."""
+    import uproot
+
+    from hepml.io import read_root, write_root
+
+    cells = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    write_root(tmp_path / "t.root", {"showers": {"shower_id": np.array([5, 6]), "cells": cells}})
+    with uproot.open(tmp_path / "t.root") as f:
+        assert f.classnames() == {"showers;1": "TTree"}
+        assert f["showers"].typenames()["cells"] == "float[3][4]"
+    back = read_root(tmp_path / "t.root", "showers")
+    np.testing.assert_array_equal(back["cells"], cells)

@@ -65,6 +65,12 @@ wildcard_constraints:
     shard=r"\d+",
 
 
+def train_threads(task):
+    """The task's trainer thread count (its `train.threads`, else `training.threads`); 0 -> 2."""
+    own = (config[task].get("train") or {}).get("threads")
+    return int(own if own is not None else config["training"]["threads"]) or 2
+
+
 def task_data(task, split):
     train, test = TASK_SHARDS[TASK_SOURCE[task]]
     shards = train if split == "train" else test

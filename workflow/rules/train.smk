@@ -15,7 +15,7 @@ rule train:
         f"{R}/benchmarks/train/{{task}}.tsv"
     params:
         out=lambda w: f"{R}/models/{w.task}",
-    threads: 2
+    threads: lambda w: train_threads(w.task)
     resources:
         gpu=1,
         mem_mb=8000,
