@@ -69,7 +69,7 @@ def test_same_seed_same_weights_other_seed_differs(tmp_path: Path) -> None:
 def test_killed_run_resumes_from_last_checkpoint(tmp_path: Path) -> None:
     """SIGKILL mid-training, rerun: resumes and ends with the uninterrupted run's weights."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    epochs, n = 8, 60000
+    epochs, n = 8, 30000
     ref = tmp_path / "ref"
     subprocess.run(
         [sys.executable, HERE / "train_run.py", ref, str(epochs), str(n)],

@@ -1,0 +1,124 @@
+"""Seconds to reconstruct one TrackML-density event with the hit labeller, on one CPU core.
+
+Simulates events with the config's tracker (the default is TrackML's barrel at
+TrackML density), then times, per event and in this one process:
+
+* a bare numpy pass over the hits (r and phi of every hit, hits sorted by layer
+  and phi: the least any reconstruction does), the baseline;
+* the seeding alone (:func:`hepml.reco.seeding.find_seeds`, the shared seeding);
+* the whole chain of ``hepml reconstruct`` (:func:`hepml.tasks.hit_labeller.reconstruct_event`):
+  seeding + roads + road follower, the Bi-GRU, track building.
+
+One thread for numpy's BLAS and torch. Without a trained checkpoint the network
+runs with untrained weights of the configured size (same cost; the note says so).
+The last line is ``seconds_per_event <number>``.
+
+    python benchmarks/reconstruct.py [--config config/config.yaml] [--model PATH] [--events 3]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from hepml import config  # noqa: E402
+from hepml.reco.seeding import find_seeds  # noqa: E402
+from hepml.rng import rng  # noqa: E402
+from hepml.sim.tracker import TrackerSimConfig, simulate_events  # noqa: E402
+from hepml.tasks.hit_labeller import MODEL_NAME, Reconstruction, model_hparams, reconstruct_event  # noqa: E402
+
+
+def bare_pass(x: np.ndarray, y: np.ndarray, layer: np.ndarray) -> np.ndarray:
+    """The baseline: r, phi of every hit and the hits ordered by (layer, phi)."""
+    r = np.hypot(x, y)
+    phi = np.arctan2(y, x)
+    order = np.lexsort((phi, layer))
+    return order[r[order] > 0]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="checkpoint (default: <results>/models/hit_labeller/model.pt)",
+    )
+    p.add_argument(
+        "--events", type=int, default=3, help="timed events (one more is simulated to warm up)"
+    )
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    cfg = config.load(args.config)
+    reco = Reconstruction.from_config(cfg)
+    path = args.model or Path(cfg["workflow"]["results"]) / "models" / "hit_labeller" / "model.pt"
+    if path.is_file():
+        from hepml.train import load_model
+
+        model, _ = load_model(path)
+        print(f"model: {path}")
+    else:
+        from hepml.models import build_model
+
+        torch.manual_seed(0)
+        model = build_model(MODEL_NAME, model_hparams(cfg)).eval()
+        print(f"note: no checkpoint at {path}; timing an untrained network of the configured size")
+    sim = TrackerSimConfig.from_config(cfg)
+    hits, _ = simulate_events(
+        reco.geometry, sim, np.arange(args.events + 1), rng(cfg["seed"], "benchmark-reconstruct")
+    )
+    events = [h.reset_index(drop=True) for _, h in hits.groupby("event_id")]
+    g = reco.geometry
+
+    t_bare, t_seed, t_all, n_hits, n_seeds = [], [], [], [], []
+    parts: dict[str, float] = {}
+    for i, h in enumerate(events):
+        lay = g.global_layer(h["volume_id"].to_numpy(), h["layer_id"].to_numpy()).astype(np.int64)
+        x, y, z = (h[c].to_numpy(np.float64) for c in ("x", "y", "z"))
+        t0 = time.perf_counter()
+        bare_pass(x, y, lay)
+        t1 = time.perf_counter()
+        seeds = find_seeds(x, y, z, lay, reco.seeding, g.bfield_T)
+        t2 = time.perf_counter()
+        timing: dict[str, float] = {}
+        reconstruct_event(h, reco, model, timing)
+        t3 = time.perf_counter()
+        if i == 0:
+            continue  # warm-up
+        t_bare.append(t1 - t0)
+        t_seed.append(t2 - t1)
+        t_all.append(t3 - t2)
+        n_hits.append(len(h))
+        n_seeds.append(len(seeds))
+        for k, v in timing.items():
+            parts[k] = parts.get(k, 0.0) + v / args.events
+    per_event = float(np.mean(t_all))
+    print(
+        f"events {args.events} (+1 warm-up), hits_per_event {np.mean(n_hits):.0f}, seeds_per_event {np.mean(n_seeds):.0f}"
+    )
+    print(f"bare_numpy_pass_s {np.mean(t_bare):.4f}")
+    print(f"seeding_only_s {np.mean(t_seed):.3f}")
+    print(
+        "chain_s "
+        + " ".join(f"{k} {v:.3f}" for k, v in parts.items())
+        + "  (roads includes the seeding)"
+    )
+    print(f"ratio_to_seeding {per_event / np.mean(t_seed):.2f}")
+    print(f"ratio_to_bare_pass {per_event / np.mean(t_bare):.0f}")
+    sys.stdout.flush()
+    print(f"seconds_per_event {per_event:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""``hepml reconstruct`` and ``hepml score``: whole TrackML-format events through the hit labeller.
+
+::
+
+    hepml reconstruct --input DIR --event eventNNNNNNNNN --out submission.csv
+                      [--model CHECKPOINT] [--config FILE] [--method bigru|road_follower]
+    hepml score       --input DIR --event eventNNNNNNNNN --submission submission.csv
+
+``reconstruct`` reads ``DIR/eventNNNNNNNNN-hits.csv`` (TrackML format; truth files
+are not needed), keeps the hits of the barrel layers of the config's tracker
+(TrackML volumes 8, 13 and 17 by default; the others are ignored, with a note on
+stderr saying how many), runs seeding, roads, the trained labeller and track
+building (:func:`hepml.tasks.hit_labeller.reconstruct_event`) and writes
+``hit_id,track_id`` for every hit of the file, atomically. ``track_id`` 0 means
+"in no track" (hits outside the barrel and hits no track took); tracks are
+numbered from 1.
+
+``score`` prints the TrackML score (hit weights from the truth file's ``weight``
+column when present, else :func:`hepml.evaluate.trackml.hit_weights`), the
+tracking efficiency (pT > 1 GeV, >= 5 hits), the fake rate and the duplicate
+rate. ``track_id`` 0 is read as "in no track", as ``reconstruct`` writes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hepml.errors import HepmlError
+
+DEFAULT_CONFIG = Path("config/config.yaml")
+
+
+def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--input", required=True, type=Path, help="directory holding the event's TrackML CSV files"
+    )
+    p.add_argument("--event", required=True, help="event name, eventNNNNNNNNN (the files' prefix)")
+    if verb == "reconstruct":
+        p.add_argument(
+            "--out", required=True, type=Path, help="submission CSV to write (hit_id,track_id)"
+        )
+        p.add_argument(
+            "--model",
+            type=Path,
+            default=None,
+            help="labeller checkpoint (default: <results>/models/hit_labeller/model.pt of the config)",
+        )
+        p.add_argument(
+            "--config",
+            type=Path,
+            default=DEFAULT_CONFIG,
+            help=f"config YAML (default: {DEFAULT_CONFIG})",
+        )
+        p.add_argument(
+            "--method",
+            choices=("bigru", "road_follower"),
+            default="bigru",
+            help="the labeller (default) or the classical road follower (needs no model)",
+        )
+    else:
+        p.add_argument(
+            "--submission", required=True, type=Path, help="submission CSV (hit_id,track_id)"
+        )
+
+
+def _check_dir(path: Path) -> None:
+    if not path.is_dir():
+        raise HepmlError(f"input directory '{path}' does not exist")
+
+
+def reconstruct(args: argparse.Namespace) -> None:
+    from hepml import config
+    from hepml.io import atomic_output, read_trackml_csv
+    from hepml.tasks.hit_labeller import MODEL_NAME, Reconstruction, reconstruct_event
+
+    _check_dir(args.input)
+    cfg = config.load(args.config)
+    model = None
+    if args.method == "bigru":
+        from hepml.train import load_model
+
+        path = (
+            args.model
+            if args.model is not None
+            else Path(cfg["workflow"]["results"]) / "models" / "hit_labeller" / "model.pt"
+        )
+        model, meta = load_model(path)
+        if meta["model_name"] != MODEL_NAME:
+            raise HepmlError(
+                f"'{path}' holds a '{meta['model_name']}' model, not the hit labeller's '{MODEL_NAME}'"
+            )
+    hits, _ = read_trackml_csv(args.input, args.event, truth=False)
+    reco = Reconstruction.from_config(cfg)
+    lay = reco.geometry.global_layer(hits["volume_id"].to_numpy(), hits["layer_id"].to_numpy())
+    n_other = int((lay < 0).sum())
+    vols = sorted({lay_.volume_id for lay_ in reco.geometry.layers})
+    if n_other == len(hits):
+        raise HepmlError(
+            f"event '{args.event}' in '{args.input}' has no hit on the barrel layers (volumes {', '.join(map(str, vols))})"
+        )
+    if n_other:
+        print(
+            f"hepml reconstruct: note: ignoring {n_other} of {len(hits)} hits outside the barrel layers (volumes {', '.join(map(str, vols))})",
+            file=sys.stderr,
+        )
+    t0 = time.perf_counter()
+    timing: dict[str, float] = {}
+    track_id = reconstruct_event(hits, reco, model, timing)
+    dt = time.perf_counter() - t0
+    sub = pd.DataFrame({"hit_id": hits["hit_id"].to_numpy(np.int64), "track_id": track_id})
+    with atomic_output(args.out) as tmp:
+        sub.to_csv(tmp, index=False)
+    n_tracks = int(len(np.unique(track_id[track_id > 0])))
+    parts = ", ".join(f"{k} {v:.2f} s" for k, v in timing.items())
+    print(
+        f"hepml reconstruct: {args.event}: {n_tracks} tracks from {len(hits) - n_other} barrel hits ({args.method}) in {dt:.2f} s ({parts}) -> {args.out}",
+        file=sys.stderr,
+    )
+
+
+def _read_submission(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise HepmlError(f"submission file '{path}' does not exist")
+    try:
+        sub = pd.read_csv(path)
+    except Exception as exc:
+        raise HepmlError(f"'{path}' is not a readable CSV file ({type(exc).__name__})") from None
+    for c in ("hit_id", "track_id"):
+        if c not in sub.columns:
+            raise HepmlError(f"submission '{path}' lacks column '{c}'")
+    if sub["hit_id"].isna().any() or sub["track_id"].isna().any():
+        raise HepmlError(f"submission '{path}' has empty hit_id or track_id values")
+    return sub[["hit_id", "track_id"]].astype(np.int64)
+
+
+def score(args: argparse.Namespace) -> None:
+    from hepml.evaluate.trackml import hit_weights, tracking_efficiency, trackml_score
+    from hepml.io import read_trackml_csv
+
+    _check_dir(args.input)
+    hits, particles = read_trackml_csv(args.input, args.event)
+    if particles is None:
+        raise HepmlError(
+            f"event '{args.event}' in '{args.input}' has no truth ({args.event}-truth.csv and {args.event}-particles.csv): cannot score"
+        )
+    sub = _read_submission(args.submission)
+    truth_csv = pd.read_csv(args.input / f"{args.event}-truth.csv")
+    if "weight" in truth_csv.columns:
+        w = truth_csv.set_index("hit_id")["weight"].reindex(hits["hit_id"].to_numpy())
+        hits["weight"] = w.to_numpy(np.float64)
+    else:
+        hits["weight"] = hit_weights(hits, particles)
+    unknown = ~sub["hit_id"].isin(hits["hit_id"])
+    if unknown.any():
+        raise HepmlError(
+            f"submission '{args.submission}' names hit_id {int(sub['hit_id'][unknown].iloc[0])}, absent from event '{args.event}'"
+        )
+    assigned = sub[sub["track_id"] > 0]
+    s = trackml_score(hits[["hit_id", "particle_id", "weight"]], assigned)
+    res = tracking_efficiency(hits, particles, assigned)
+    print(f"event {args.event}: {len(hits)} hits, {res.n_tracks} tracks")
+    print(f"trackml_score {s:.6f}")
+    print(
+        f"efficiency {res.efficiency:.6f} ({res.n_found} of {res.n_reconstructable} particles with pT > 1 GeV and >= 5 hits)"
+    )
+    print(f"fake_rate {res.fake_rate:.6f} ({res.n_fake} of {res.n_tracks} tracks)")
+    print(f"duplicate_rate {res.duplicate_rate:.6f} ({res.n_duplicate} duplicates)")
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.verb == "reconstruct":
+        reconstruct(args)
+    else:
+        score(args)

@@ -1,0 +1,140 @@
+"""Roads around seeds and the road follower, on small simulated events with known truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hepml import config
+from hepml.features.roads import COL, FEATURES, N_FEATURES, pad_roads, unpad
+from hepml.reco.roads import RoadConfig, build_roads, seed_majority
+from hepml.reco.seeding import find_seeds
+from hepml.rng import rng
+from hepml.sim.geometry import TrackerGeometry
+from hepml.sim.tracker import TrackerSimConfig, simulate_events
+from hepml.tasks.hit_labeller import seeding_config
+
+
+@pytest.fixture(scope="module")
+def event():
+    cfg = config.validate(
+        {
+            "tracker": {
+                "simulation": {"n_particles": 1500, "n_high_pt": 40, "noise_per_layer": 150.0}
+            },
+            "hit_labeller": {"seeding_min_pt_GeV": 0.3},
+        }
+    )
+    geometry = TrackerGeometry.from_config(cfg)
+    hits, particles = simulate_events(
+        geometry, TrackerSimConfig.from_config(cfg), np.array([1]), rng(11, "test-roads")
+    )
+    lay = geometry.global_layer(hits["volume_id"].to_numpy(), hits["layer_id"].to_numpy()).astype(
+        np.int64
+    )
+    x, y, z = (hits[c].to_numpy(np.float64) for c in "xyz")
+    pid = hits["particle_id"].to_numpy(np.int64)
+    seeds = find_seeds(x, y, z, lay, seeding_config(cfg), geometry.bfield_T)
+    rcfg = RoadConfig.from_config(cfg)
+    roads = build_roads(x, y, z, lay, seeds, geometry, rcfg, pid)
+    return {
+        "cfg": cfg,
+        "geometry": geometry,
+        "hits": hits,
+        "particles": particles,
+        "lay": lay,
+        "x": x,
+        "y": y,
+        "z": z,
+        "pid": pid,
+        "seeds": seeds,
+        "rcfg": rcfg,
+        "roads": roads,
+    }
+
+
+def test_seed_majority():
+    p = np.array([[5, 5, 7], [5, 7, 7], [5, 7, 5], [5, 6, 7], [0, 0, 3], [0, 3, 3]])
+    np.testing.assert_array_equal(seed_majority(p), [5, 7, 5, 0, 0, 3])
+
+
+def test_roads_hold_the_seed_particles_hits(event):
+    """For pure seeds of particles above 1 GeV the road holds > 95% of the particle's later hits."""
+    r, pid, lay = event["roads"], event["pid"], event["lay"]
+    sp = r.seed_particle
+    pure = (pid[r.seeds] == sp[:, None]).all(axis=1) & (sp > 0)
+    pt_of = dict(
+        zip(
+            event["particles"]["particle_id"],
+            np.hypot(event["particles"]["px"], event["particles"]["py"]),
+            strict=True,
+        )
+    )
+    pt = np.array([pt_of.get(p, 0.0) for p in sp])
+    sel = np.flatnonzero(pure & (pt > 1.0))
+    assert len(sel) >= 20
+    road = r.road_of_element
+    in_road = np.bincount(road, weights=r.label, minlength=len(r))
+    last_seed = lay[r.seeds].max(axis=1)
+    wanted = np.array([np.sum((pid == sp[i]) & (lay > last_seed[i])) + 3 for i in sel])
+    eff = in_road[sel].sum() / wanted.sum()
+    assert eff > 0.95, eff
+    # and the follower takes them: its picks on these roads are nearly all right
+    picks = r.picked & np.isin(road, sel)
+    assert r.label[picks].mean() > 0.97
+
+
+def test_labels_are_the_seed_majority_particle(event):
+    r, pid = event["roads"], event["pid"]
+    road = r.road_of_element
+    expect = (pid[r.hit] == r.seed_particle[road]) & (r.seed_particle[road] > 0)
+    np.testing.assert_array_equal(r.label.astype(bool), expect)
+    frac = r.label.mean()
+    assert 0.2 < frac < 0.9, frac  # other particles' hits and noise are in the roads too
+    assert (r.label[~r.features[:, COL["is_seed"]].astype(bool)] == 0).any()
+
+
+def test_road_layout_and_features(event):
+    r, rcfg, lay = event["roads"], event["rcfg"], event["lay"]
+    assert r.features.shape == (len(r.hit), N_FEATURES) and len(FEATURES) == N_FEATURES
+    assert np.isfinite(r.features).all()
+    road = r.road_of_element
+    is_seed = r.features[:, COL["is_seed"]].astype(bool)
+    pos = np.arange(len(road)) - r.road_ptr[road]
+    np.testing.assert_array_equal(is_seed, pos < 3)  # the seed's three hits first
+    np.testing.assert_array_equal(r.hit[is_seed].reshape(-1, 3), r.seeds)
+    # then by layer, and within a layer by follower chi2 (rank 0 first), capped
+    later = ~is_seed
+    same_road = road[1:] == road[:-1]
+    step = same_road & later[1:] & later[:-1]
+    assert (np.diff(r.layer.astype(int))[step] >= 0).all()
+    same_layer = step & (r.layer[1:] == r.layer[:-1])
+    assert (-np.diff(r.follower_score)[same_layer] >= 0).all()
+    key = road[later] * 100 + r.layer[later]
+    assert np.bincount(np.unique(key, return_inverse=True)[1]).max() <= rcfg.max_hits_per_layer
+    assert (r.layer[later] > lay[r.seeds].max(axis=1)[road[later]]).all()
+    # seed-window residuals lie in the window; the follower found >= min_picked hits per road
+    assert (np.abs(r.features[later, COL["u_seed"]]) <= 1 + 1e-6).all()
+    assert (np.abs(r.features[later, COL["v_seed"]]) <= 1 + 1e-6).all()
+    n_pick = np.bincount(road, weights=r.picked & later, minlength=len(r))
+    assert (n_pick >= rcfg.min_picked).all()
+    assert (np.bincount(road, weights=r.picked, minlength=len(r)) == n_pick + 3).all()
+    assert (r.follower_score[later] <= 0).all()
+    assert (-r.follower_score[r.picked & later] < rcfg.chi2_max).all()
+
+
+def test_pad_and_unpad_round_trip():
+    ptr = np.array([0, 3, 3, 7])
+    v = np.arange(14, dtype=np.float32).reshape(7, 2)
+    padded = pad_roads(ptr, v, fill=-1.0)
+    assert padded.shape == (3, 4, 2)
+    assert (padded[1] == -1).all() and (padded[0, 3] == -1).all()
+    np.testing.assert_array_equal(unpad(ptr, padded), v)
+
+
+def test_config_rejects_wrong_window_lengths():
+    from hepml.errors import HepmlError
+
+    cfg = config.validate({"hit_labeller": {"roads": {"window_rphi_mm": [1.0, 2.0]}}})
+    with pytest.raises(HepmlError, match="window_rphi_mm"):
+        RoadConfig.from_config(cfg)

@@ -1,0 +1,118 @@
+"""Track building from labelled road hits: hand-made cases with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hepml.reco.building import BuildingConfig, build_tracks
+
+CFG = BuildingConfig(threshold=0.5, min_hits=4, merge_min_shared=2)
+
+
+def roads(*elements: list[tuple[int, int, float]]) -> tuple[np.ndarray, ...]:
+    """Flat road arrays from per-road lists of (hit, layer, score)."""
+    ptr = np.concatenate([[0], np.cumsum([len(r) for r in elements])]).astype(np.int64)
+    flat = [e for r in elements for e in r]
+    hit = np.array([e[0] for e in flat], dtype=np.int64)
+    layer = np.array([e[1] for e in flat], dtype=np.int64)
+    score = np.array([e[2] for e in flat], dtype=np.float64)
+    return ptr, hit, layer, score
+
+
+def build(elements: list[list[tuple[int, int, float]]], n_hits: int, cfg: BuildingConfig = CFG):
+    ptr, hit, layer, score = roads(*elements)
+    return build_tracks(ptr, hit, layer, score, score > cfg.threshold, n_hits, cfg)
+
+
+def test_one_hit_per_layer_keeps_the_most_confident():
+    # layer 3 has two hits above threshold: only the 0.9 one joins; hit 6 is below threshold
+    road = [
+        (0, 0, 0.99),
+        (1, 1, 0.98),
+        (2, 2, 0.97),
+        (3, 3, 0.6),
+        (4, 3, 0.9),
+        (5, 4, 0.8),
+        (6, 5, 0.3),
+    ]
+    t = build([road], 8)
+    assert t.n_tracks == 1
+    np.testing.assert_array_equal(t.track_id, [1, 1, 1, 0, 1, 1, 0, 0])
+    assert np.isclose(t.confidence[0], 0.99 + 0.98 + 0.97 + 0.9 + 0.8)
+
+
+def test_too_short_tracks_are_dissolved():
+    t = build([[(0, 0, 0.9), (1, 1, 0.9), (2, 2, 0.9), (3, 3, 0.4)]], 4)
+    assert t.n_tracks == 0
+    assert (t.track_id == 0).all()
+
+
+def test_duplicates_from_two_seeds_are_merged_into_one_track():
+    # two seeds of one particle (hits 0..6 on layers 0..6): the second road misses
+    # layer 0 but sees layer 7; merged, the track holds the union
+    a = [(i, i, 0.95) for i in range(7)]
+    b = [(i, i, 0.9) for i in range(1, 8)]
+    t = build([a, b], 10)
+    assert t.n_tracks == 1
+    np.testing.assert_array_equal(t.track_id, [1] * 8 + [0, 0])
+    assert t.n_merged[0] == 2
+
+
+def test_tracks_sharing_one_hit_stay_apart_and_the_contested_hit_goes_to_the_most_confident():
+    # two particles crossing: hit 4 claimed by both roads (one shared hit < merge_min_shared)
+    a = [(0, 0, 0.9), (1, 1, 0.9), (2, 2, 0.9), (3, 3, 0.9), (4, 4, 0.6)]
+    b = [(10, 0, 0.9), (11, 1, 0.9), (12, 2, 0.9), (13, 3, 0.9), (4, 4, 0.8)]
+    t = build([a, b], 14)
+    assert t.n_tracks == 2
+    tb = t.track_id[10]
+    assert tb > 0 and t.track_id[4] == tb  # 0.8 > 0.6: road b wins hit 4
+    assert (t.track_id[[0, 1, 2, 3]] != tb).all() and len(set(t.track_id[[0, 1, 2, 3]])) == 1
+
+
+def test_contest_tie_goes_to_the_more_confident_track():
+    a = [(0, 0, 0.9), (1, 1, 0.9), (2, 2, 0.9), (3, 3, 0.9), (4, 4, 0.7)]
+    b = [(10, 0, 0.99), (11, 1, 0.99), (12, 2, 0.99), (13, 3, 0.99), (4, 4, 0.7)]
+    t = build([a, b], 14)
+    assert t.track_id[4] == t.track_id[10] == 1  # b is more confident, numbered first
+
+
+def test_a_track_losing_contested_hits_below_min_hits_frees_them_for_others():
+    # road a (4 hits) loses hit 3 to the surer road b, is dissolved, and its other
+    # hits are then free; road c also wanted hit 2 and now gets it
+    a = [(0, 0, 0.9), (1, 1, 0.9), (2, 2, 0.95), (3, 3, 0.6)]
+    b = [(10, 0, 0.9), (11, 1, 0.9), (12, 2, 0.9), (3, 3, 0.95)]
+    c = [(20, 0, 0.9), (21, 1, 0.9), (2, 2, 0.8), (23, 3, 0.9)]
+    t = build([a, b, c], 24)
+    assert t.n_tracks == 2
+    assert (t.track_id[[0, 1]] == 0).all()
+    assert t.track_id[3] == t.track_id[10] > 0
+    assert t.track_id[2] == t.track_id[20] > 0
+
+
+def test_merging_needs_enough_shared_hits():
+    a = [(i, i, 0.9) for i in range(5)]
+    b = [(0, 0, 0.8), (1, 1, 0.8)] + [(10 + i, i, 0.8) for i in range(2, 5)]
+    strict = BuildingConfig(threshold=0.5, min_hits=4, merge_min_shared=3)
+    t = build([a, b], 15, strict)  # 2 shared < 3: no merge; a keeps 0, 1 and b is left with 3 hits
+    assert t.n_tracks == 1 and (t.track_id[:5] == 1).all() and (t.track_id[10:] == 0).all()
+    t = build([a, b], 15)  # 2 shared >= 2: merged; per layer the higher score wins
+    assert t.n_tracks == 1 and (t.track_id[:5] == 1).all() and (t.track_id[10:] == 0).all()
+    assert t.n_merged[0] == 2
+
+
+def test_many_random_roads_give_a_consistent_assignment():
+    rng = np.random.default_rng(3)
+    n_hits, n_roads = 400, 300
+    elements = []
+    for _ in range(n_roads):
+        k = rng.integers(3, 12)
+        hits = rng.integers(n_hits, size=k)
+        elements.append([(int(h), int(h % 10), float(rng.random())) for h in hits])
+    t = build(elements, n_hits)
+    tid = t.track_id[t.track_id > 0]
+    layer = np.flatnonzero(t.track_id > 0) % 10
+    assert len(np.unique(tid * 10 + layer)) == len(tid)  # at most one hit per layer per track
+    ids, counts = np.unique(t.track_id[t.track_id > 0], return_counts=True)
+    assert (counts >= CFG.min_hits).all()
+    np.testing.assert_array_equal(ids, np.arange(1, t.n_tracks + 1))
+    assert np.all(np.diff(t.confidence) <= 1e-12)  # numbered by decreasing confidence
