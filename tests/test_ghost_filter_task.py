@@ -65,7 +65,7 @@ def test_build_train_evaluate(cfg, shards):
     assert np.array_equal(frac >= 0.7 - 1e-9, test["label"] == 1)
 
     ghost_filter.train(cfg, [data[0]], d / "model")
-    assert (d / "model" / "model.pt").is_file() and (d / "model" / "gbdt.pkl").is_file()
+    assert (d / "model" / "model.pt").is_file() and (d / "model" / "gbdt_train.npz").is_file()
     ghost_filter.evaluate(cfg, [data[1], sims[1]], d / "model", d / "eval")
     m = read_metrics(d / "eval" / "metrics.json")
     roc = m["rocs"]["ghost"]

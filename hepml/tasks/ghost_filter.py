@@ -5,8 +5,9 @@
   (:func:`hepml.reco.matching.match_tracks`) and written as sequences in the
   contract of :mod:`hepml.features.sequences` (``.npz``).
 * :func:`train`: the training shards -> ``model.pt`` (GhostLSTM through
-  :func:`hepml.train.fit`) and ``gbdt.pkl`` (the gradient-boosted baseline on the
-  track features), both in the output directory.
+  :func:`hepml.train.fit`) and ``gbdt_train.npz`` (the training sample of the
+  gradient-boosted baseline on the track features, refit with its seed at
+  evaluation so that no pickled model is ever loaded), both in the output directory.
 * :func:`evaluate`: the test shards -> ``metrics.json`` (ROC ``ghost`` with the
   methods ``lstm``, ``chi2`` (score -chi2/ndf) and ``gbdt``; ROC
   ``ghost_after_chi2``: ``lstm`` and ``gbdt`` on the candidates that pass the chi2
@@ -23,7 +24,6 @@ one class only, stops with a one-line error naming the files.
 
 from __future__ import annotations
 
-import pickle
 import sys
 import time
 from dataclasses import dataclass
@@ -45,7 +45,9 @@ from hepml.rng import torch_seed
 from hepml.sim.geometry import TrackerGeometry
 
 MODEL_NAME = "ghost_lstm"
-GBDT_FILE = "gbdt.pkl"
+GBDT_FILE = (
+    "gbdt_train.npz"  # the baseline's training sample; refit (seeded) where needed, never unpickled
+)
 #: fewest candidates of each class for the ROC of the candidates passing the chi2 cut
 MIN_CLASS_FOR_ROC = 10
 
@@ -261,10 +263,9 @@ def train_gbdt(
 
 
 def train(cfg: dict[str, Any], data: list[Path], out_dir: Path) -> None:
-    """Training shards -> ``out_dir/gbdt.pkl`` and ``out_dir/model.pt`` (written last)."""
+    """Training shards -> ``out_dir/gbdt_train.npz`` and ``out_dir/model.pt`` (written last)."""
     from hepml.train import TrainerConfig, build_model_seeded, fit, split_train_val
 
-    task = GhostFilterConfig.from_config(cfg)
     d = _datasets(data, "train")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -273,13 +274,8 @@ def train(cfg: dict[str, Any], data: list[Path], out_dir: Path) -> None:
     train_d, val_d = split_train_val(tensors, float(cfg["workflow"]["val_fraction"]), seed)
     # the GBDT learns on the same training candidates as the LSTM
     idx = _train_indices(len(d["label"]), float(cfg["workflow"]["val_fraction"]), seed, train_d)
-    t0 = time.perf_counter()
-    gbdt = train_gbdt(d["track_features"][idx], d["label"][idx], task, seed)
     with atomic_output(out_dir / GBDT_FILE) as tmp, open(tmp, "wb") as f:
-        pickle.dump(gbdt, f)
-    _note(
-        f"gbdt: {len(idx)} candidates, {gbdt.n_iter_} iterations, {time.perf_counter() - t0:.1f} s"
-    )
+        np.savez(f, track_features=d["track_features"][idx], label=d["label"][idx])
 
     hparams = model_hparams(cfg)
     model = build_model_seeded(MODEL_NAME, hparams, seed)
@@ -335,12 +331,17 @@ def evaluate(cfg: dict[str, Any], data: list[Path], model_dir: Path, out_dir: Pa
         raise HepmlError(f"'{gbdt_path}' does not exist: run 'hepml train ghost_filter' first")
     model, _ = load_model(model_dir / "model.pt")
     try:
-        with open(gbdt_path, "rb") as f:
-            gbdt = pickle.load(f)
+        with open(gbdt_path, "rb") as f, np.load(f, allow_pickle=False) as z:
+            base_x, base_y = z["track_features"], z["label"]
     except Exception as exc:
         raise HepmlError(
-            f"'{gbdt_path}' is not a readable baseline model ({type(exc).__name__})"
+            f"'{gbdt_path}' is not a readable baseline sample ({type(exc).__name__})"
         ) from None
+    t0 = time.perf_counter()
+    gbdt = train_gbdt(base_x, base_y, task, torch_seed(cfg["seed"], "ghost_filter.train"))
+    _note(
+        f"gbdt: {len(base_y)} candidates, {gbdt.n_iter_} iterations, {time.perf_counter() - t0:.1f} s"
+    )
 
     y = d["label"].astype(np.int64)
     chi2 = np.nan_to_num(d["chi2_ndf"].astype(np.float64), nan=1e9, posinf=1e9)
