@@ -12,9 +12,11 @@ from its section (for example ``TrackerConfig.from_config(cfg)``).
 from __future__ import annotations
 
 import copy
+import dataclasses
+import typing
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 import yaml
@@ -117,6 +119,29 @@ def load(path: str | Path) -> dict[str, Any]:
             f"config file '{path}': top level must be a mapping, got {type(cfg).__name__}"
         )
     return validate(cfg, source=str(path))
+
+
+T = TypeVar("T")
+
+
+def from_section(cls: type[T], section: Mapping[str, Any], **overrides: Any) -> T:
+    """Dataclass ``cls`` from a validated config section, key by key.
+
+    Each field takes the section's key of the same name, cast to the field's
+    type when that is int, float, bool or str (the schema has already checked
+    types and ranges); fields absent from the section keep their defaults, and
+    ``overrides`` (values computed by the caller) win over both.
+    """
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in overrides:
+            kwargs[f.name] = overrides[f.name]
+        elif f.name in section:
+            kind = hints[f.name]
+            value = section[f.name]
+            kwargs[f.name] = kind(value) if kind in (int, float, bool, str) else value
+    return cls(**kwargs)
 
 
 def dump(cfg: Mapping[str, Any]) -> str:

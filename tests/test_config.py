@@ -120,3 +120,18 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     assert block[0].endswith("snakemake --cores all")
     assert block[1].endswith("pytest")
     assert block[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_from_section_casts_keeps_defaults_and_takes_overrides() -> None:
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Cuts:
+        pt_min_GeV: float = 0.5
+        n_hits: int = 7
+        name: str = "x"
+        pair: tuple[int, int] = (0, 1)
+
+    got = config.from_section(Cuts, {"pt_min_GeV": 1, "n_hits": 5.0, "unrelated": 3}, pair=(2, 3))
+    assert got == Cuts(pt_min_GeV=1.0, n_hits=5, name="x", pair=(2, 3))
+    assert isinstance(got.pt_min_GeV, float) and isinstance(got.n_hits, int)

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from hepml.config import from_section
+
 
 @dataclass(frozen=True)
 class BuildingConfig:
@@ -49,12 +51,7 @@ class BuildingConfig:
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> BuildingConfig:
-        b = cfg["hit_labeller"]["building"]
-        return cls(
-            threshold=float(b["threshold"]),
-            min_hits=int(b["min_hits"]),
-            merge_min_shared=int(b["merge_min_shared"]),
-        )
+        return from_section(cls, cfg["hit_labeller"]["building"])
 
 
 @dataclass

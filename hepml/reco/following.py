@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from hepml.config import from_section
 from hepml.reco.fit import HelixFit, LayerResolution, fit_candidates, fit_helix, predict_on_cylinder
 from hepml.reco.seeding import PhiZIndex, SeedingConfig, find_seeds, wrap_phi
 from hepml.sim.geometry import TrackerGeometry
@@ -57,17 +58,7 @@ class FollowingConfig:
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> FollowingConfig:
         """From the validated config's ``ghost_filter.following`` section."""
-        f = cfg["ghost_filter"]["following"]
-        return cls(
-            window_nsigma=float(f["window_nsigma"]),
-            window_rphi_min_mm=float(f["window_rphi_min_mm"]),
-            window_z_min_mm=float(f["window_z_min_mm"]),
-            max_branches=int(f["max_branches"]),
-            max_candidates_per_seed=int(f["max_candidates_per_seed"]),
-            max_holes=int(f["max_holes"]),
-            min_hits=int(f["min_hits"]),
-            max_shared_fraction=float(f["max_shared_fraction"]),
-        )
+        return from_section(cls, cfg["ghost_filter"]["following"])
 
 
 @dataclass

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from hepml.config import from_section
 from hepml.errors import HepmlError
 from hepml.reco.fit import fit_helix
 
@@ -144,14 +145,7 @@ class SeedingConfig:
                 raise HepmlError(
                     f"ghost_filter.seeding.layer_triplets: {list(t)} must be three increasing pixel layers in 0..3"
                 )
-        return cls(
-            layer_triplets=triplets,  # type: ignore[arg-type]
-            min_pt_GeV=float(s["min_pt_GeV"]),
-            max_d0_mm=float(s["max_d0_mm"]),
-            max_z0_mm=float(s["max_z0_mm"]),
-            phi_tolerance_rad=float(s["phi_tolerance_rad"]),
-            z_window_mm=float(s["z_window_mm"]),
-        )
+        return from_section(cls, s, layer_triplets=triplets)
 
 
 def _doublets(

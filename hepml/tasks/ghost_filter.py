@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hepml.config import from_section
 from hepml.errors import HepmlError
 from hepml.features import sequences as seq
 from hepml.io import atomic_output, read_tracker_events
@@ -45,9 +46,8 @@ from hepml.rng import torch_seed
 from hepml.sim.geometry import TrackerGeometry
 
 MODEL_NAME = "ghost_lstm"
-GBDT_FILE = (
-    "gbdt_train.npz"  # the baseline's training sample; refit (seeded) where needed, never unpickled
-)
+# the baseline's training sample; the GBDT is refit (seeded) where needed, never unpickled
+GBDT_FILE = "gbdt_train.npz"
 #: fewest candidates of each class for the ROC of the candidates passing the chi2 cut
 MIN_CLASS_FOR_ROC = 10
 
@@ -66,15 +66,7 @@ class GhostFilterConfig:
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> GhostFilterConfig:
         g = cfg["ghost_filter"]
-        b = g["baselines"]
-        return cls(
-            min_purity=float(g["min_purity"]),
-            working_point_efficiency=float(g["working_point_efficiency"]),
-            reconstructable_min_pt_GeV=float(g["reconstructable_min_pt_GeV"]),
-            gbdt_max_iter=int(b["gbdt_max_iter"]),
-            gbdt_learning_rate=float(b["gbdt_learning_rate"]),
-            gbdt_max_leaf_nodes=int(b["gbdt_max_leaf_nodes"]),
-        )
+        return from_section(cls, {**g, **g["baselines"]})
 
 
 def model_hparams(cfg: dict[str, Any]) -> dict[str, Any]:
