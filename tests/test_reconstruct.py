@@ -171,86 +171,29 @@ def _one_line_error(capsys, rc, pattern):
 
 def test_bad_input(setup, tmp_path, capsys):
     out = tmp_path / "sub.csv"
-    rc = main(
-        [
-            "reconstruct",
-            "--input",
-            str(setup["indir"]),
-            "--event",
-            "event000000077",
-            "--out",
-            str(out),
-            "--model",
-            str(setup["model"]),
-            "--config",
-            str(setup["cfg_file"]),
-        ]
-    )
+
+    def reconstruct(indir, event, model=setup["model"], with_config=True):
+        args = ["reconstruct", "--input", str(indir), "--event", event, "--out", str(out)]
+        if model is not None:
+            args += ["--model", str(model)]
+        if with_config:
+            args += ["--config", str(setup["cfg_file"])]
+        return main(args)
+
+    rc = reconstruct(setup["indir"], "event000000077")
     _one_line_error(capsys, rc, r"event000000077-hits\.csv' does not exist")
-    rc = main(
-        [
-            "reconstruct",
-            "--input",
-            str(setup["indir"]),
-            "--event",
-            "evt2",
-            "--out",
-            str(out),
-            "--model",
-            str(setup["model"]),
-            "--config",
-            str(setup["cfg_file"]),
-        ]
-    )
+    rc = reconstruct(setup["indir"], "evt2")
     _one_line_error(capsys, rc, r"'evt2' is not of the form eventNNNNNNNNN")
-    rc = main(
-        [
-            "reconstruct",
-            "--input",
-            str(tmp_path / "nowhere"),
-            "--event",
-            setup["event"],
-            "--out",
-            str(out),
-        ]
-    )
+    rc = reconstruct(tmp_path / "nowhere", setup["event"], model=None, with_config=False)
     _one_line_error(capsys, rc, r"input directory .*nowhere' does not exist")
-    rc = main(
-        [
-            "reconstruct",
-            "--input",
-            str(setup["indir"]),
-            "--event",
-            setup["event"],
-            "--out",
-            str(out),
-            "--model",
-            str(tmp_path / "none.pt"),
-            "--config",
-            str(setup["cfg_file"]),
-        ]
-    )
+    rc = reconstruct(setup["indir"], setup["event"], model=tmp_path / "none.pt")
     _one_line_error(capsys, rc, r"model file .*none\.pt' does not exist")
     assert not out.exists()
 
     # an event with no barrel hit at all
     only_endcap = _endcap_hits(1, 5, rng(1, "x"))
     write_trackml_csv(tmp_path, "event000000005", only_endcap, setup["particles"].iloc[:0])
-    rc = main(
-        [
-            "reconstruct",
-            "--input",
-            str(tmp_path),
-            "--event",
-            "event000000005",
-            "--out",
-            str(out),
-            "--model",
-            str(setup["model"]),
-            "--config",
-            str(setup["cfg_file"]),
-        ]
-    )
+    rc = reconstruct(tmp_path, "event000000005")
     _one_line_error(capsys, rc, r"no hit on the barrel layers \(volumes 8, 13, 17\)")
     assert not out.exists()
 
