@@ -89,7 +89,7 @@ def main() -> None:
         t0 = time.perf_counter()
         bare_pass(x, y, lay)
         t1 = time.perf_counter()
-        seeds = find_seeds(x, y, z, lay, reco.seeding, g.bfield_T)
+        seeds = find_seeds(x, y, z, lay, reco.seeding, g)
         t2 = time.perf_counter()
         timing: dict[str, float] = {}
         reconstruct_event(h, reco, model, timing)

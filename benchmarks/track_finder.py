@@ -81,7 +81,7 @@ def main() -> None:
     def finder() -> tuple[int, int, float]:
         n_seeds = n_cands = n_ghosts = 0
         for (x, y, z), lay, pid, _ in events:
-            seeds = find_seeds(x, y, z, lay, seeding, geometry.bfield_T)
+            seeds = find_seeds(x, y, z, lay, seeding, geometry)
             cands = follow_seeds(x, y, z, lay, seeds, geometry, following)
             m = match_tracks(pid[np.maximum(cands.hits, 0)], cands.hits >= 0)
             n_seeds += len(seeds)

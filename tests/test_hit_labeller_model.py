@@ -66,7 +66,7 @@ def road_sample(tmp_path_factory):
             "tracker": {
                 "simulation": {"n_particles": 1200, "n_high_pt": 20, "noise_per_layer": 100.0}
             },
-            "hit_labeller": {"seeding_min_pt_GeV": 0.3},
+            "hit_labeller": {"seeding": {"min_pt_GeV": 0.3}},
         }
     )
     reco = Reconstruction.from_config(cfg)

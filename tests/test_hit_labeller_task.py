@@ -22,7 +22,7 @@ def run(tmp_path_factory):
     cfg = config.load(ROOT / "config" / "test.yaml")
     cfg["workflow"]["results"] = str(tmp)
     cfg["tracker"]["simulation"]["n_particles"] = 600  # enough roads for a split, still tiny
-    cfg["hit_labeller"]["seeding_min_pt_GeV"] = 0.3
+    cfg["hit_labeller"]["seeding"]["min_pt_GeV"] = 0.3
     sims, data = [], []
     for k in range(2):
         sims.append(tmp / f"sim/shard{k}.root")

@@ -21,7 +21,7 @@ from hepml.tasks.hit_labeller import Reconstruction, event_roads, tensor_data
 CFG = {
     "seed": 9,
     "tracker": {"simulation": {"n_particles": 800, "n_high_pt": 20, "noise_per_layer": 50.0}},
-    "hit_labeller": {"seeding_min_pt_GeV": 0.3, "model": {"hidden": 12, "num_layers": 1}},
+    "hit_labeller": {"seeding": {"min_pt_GeV": 0.3}, "model": {"hidden": 12, "num_layers": 1}},
 }
 N_ENDCAP = 60
 

@@ -22,7 +22,7 @@ def event():
             "tracker": {
                 "simulation": {"n_particles": 1500, "n_high_pt": 40, "noise_per_layer": 150.0}
             },
-            "hit_labeller": {"seeding_min_pt_GeV": 0.3},
+            "hit_labeller": {"seeding": {"min_pt_GeV": 0.3}},
         }
     )
     geometry = TrackerGeometry.from_config(cfg)
@@ -34,7 +34,7 @@ def event():
     )
     x, y, z = (hits[c].to_numpy(np.float64) for c in "xyz")
     pid = hits["particle_id"].to_numpy(np.int64)
-    seeds = find_seeds(x, y, z, lay, seeding_config(cfg), geometry.bfield_T)
+    seeds = find_seeds(x, y, z, lay, seeding_config(cfg), geometry)
     rcfg = RoadConfig.from_config(cfg)
     roads = build_roads(x, y, z, lay, seeds, geometry, rcfg, pid)
     return {
@@ -138,3 +138,39 @@ def test_config_rejects_wrong_window_lengths():
     cfg = config.validate({"hit_labeller": {"roads": {"window_rphi_mm": [1.0, 2.0]}}})
     with pytest.raises(HepmlError, match="window_rphi_mm"):
         RoadConfig.from_config(cfg)
+
+
+def test_ambiguity_resolution_drops_duplicate_and_fake_roads(event):
+    """min_won_fraction: roads losing most of their follower track to better roads go.
+
+    Per particle (pT > 0.5 GeV, seeded), the best road's share of the particle's hits
+    is unchanged, while duplicate roads of one particle and fake seeds running into
+    real tracks disappear.
+    """
+    import dataclasses
+
+    e = event
+    strict = dataclasses.replace(e["rcfg"], min_won_fraction=0.5)
+    kept = build_roads(e["x"], e["y"], e["z"], e["lay"], e["seeds"], e["geometry"], strict, e["pid"])
+    loose = e["roads"]
+    assert len(kept) < 0.8 * len(loose)
+
+    def best_share(r):
+        """particle -> the largest number of its hits one road's follower picked."""
+        road = r.road_of_element
+        pk = r.picked & (r.label == 1)
+        n = np.bincount(road[pk], minlength=len(r))
+        out: dict[int, int] = {}
+        for p, k in zip(r.seed_particle, n, strict=True):
+            if p > 0:
+                out[p] = max(out.get(p, 0), int(k))
+        return out
+
+    pt = dict(zip(e["particles"]["particle_id"], np.hypot(e["particles"]["px"], e["particles"]["py"]), strict=True))
+    a, b = best_share(loose), best_share(kept)
+    hard = [p for p in a if pt[p] > 0.5]
+    assert len(hard) > 200
+    same = np.mean([b.get(p, 0) >= a[p] for p in hard])
+    assert same > 0.98, same
+    # fewer roads per particle: duplicates are gone
+    assert len(kept) / len(b) < len(loose) / len(a)

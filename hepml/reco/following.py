@@ -309,5 +309,5 @@ def find_candidates(
     following: FollowingConfig,
 ) -> Candidates:
     """Seeding and track following for one event's hits (``(n,)`` arrays, mm)."""
-    seeds = find_seeds(x, y, z, layer, seeding, geometry.bfield_T)
+    seeds = find_seeds(x, y, z, layer, seeding, geometry)
     return follow_seeds(x, y, z, layer, seeds, geometry, following)

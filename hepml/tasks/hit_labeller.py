@@ -66,10 +66,8 @@ def _note(msg: str) -> None:
 
 # --------------------------------------------------------------------------- configuration
 def seeding_config(cfg: dict[str, Any]) -> SeedingConfig:
-    """The ghost filter's seeding (``ghost_filter.seeding``), with ``hit_labeller.seeding_min_pt_GeV`` if set."""
-    s = SeedingConfig.from_config(cfg)
-    mp = cfg[TASK].get("seeding_min_pt_GeV")
-    return dataclasses.replace(s, min_pt_GeV=float(mp)) if mp is not None else s
+    """The ghost filter's seeding (``ghost_filter.seeding``) with the overrides of ``hit_labeller.seeding``."""
+    return SeedingConfig.from_config(cfg, {**cfg["ghost_filter"]["seeding"], **cfg[TASK]["seeding"]})
 
 
 def model_hparams(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +114,7 @@ def event_roads(
     rows = np.flatnonzero(lay >= 0)
     lay = lay[rows].astype(np.int64)
     x, y, z = (hits[c].to_numpy(np.float64)[rows] for c in ("x", "y", "z"))
-    seeds = find_seeds(x, y, z, lay, reco.seeding, g.bfield_T)
+    seeds = find_seeds(x, y, z, lay, reco.seeding, g)
     pid = hits["particle_id"].to_numpy(np.int64)[rows] if truth else None
     return build_roads(x, y, z, lay, seeds, g, reco.roads, pid), rows, len(seeds)
 
