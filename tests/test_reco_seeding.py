@@ -234,7 +234,7 @@ def test_confirmed_seeds_keep_the_particles_and_drop_the_fakes(dense):
     scfg = seeding_config(cfg)
     assert scfg.confirm_hits == 2
     seeds = find_seeds(x, y, z, lay, scfg, geometry)
-    loose = find_seeds(x, y, z, lay, dataclasses.replace(scfg, confirm_hits=0, gap_triplets=()), geometry)
+    loose = find_seeds(x, y, z, lay, dataclasses.replace(scfg, confirm_hits=0), geometry)
     pt = np.hypot(parts["px"], parts["py"]).to_numpy()
     df = pd.DataFrame({"p": pid, "l": lay})
     n_layers = df[(df.p > 0) & (df.l >= 0)].drop_duplicates().groupby("p").size()

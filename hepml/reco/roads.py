@@ -162,6 +162,20 @@ class Roads:
     def road_of_element(self) -> np.ndarray:
         return np.repeat(np.arange(len(self), dtype=np.int64), self.lengths)
 
+    @classmethod
+    def concat(cls, parts: list[Roads]) -> Roads:
+        """The roads of several sets (of one event), in order."""
+        ptr = [np.zeros(1, np.int64)]
+        for p in parts:
+            ptr.append(p.road_ptr[1:] + ptr[-1][-1])
+        out: dict[str, Any] = {"road_ptr": np.concatenate(ptr)}
+        for f in fields(cls):
+            if f.name == "road_ptr":
+                continue
+            vals = [getattr(p, f.name) for p in parts]
+            out[f.name] = None if any(v is None for v in vals) else np.concatenate(vals)
+        return cls(**out)
+
 
 def seed_majority(particle_id: np.ndarray) -> np.ndarray:
     """Majority particle of each seed (S, 3): the id held by >= 2 hits, else 0 (noise counts as none)."""

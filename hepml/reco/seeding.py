@@ -34,8 +34,9 @@ filter, and the CMS pixel seeds of iterative tracking), found in vectorised step
    fake triplet holding two hits of a real track gives way to it. At TrackML
    density this takes the seeds from ~1.7 x 10^5 (0.15 GeV) to ~2 x 10^4, ~5 x 10^3
    of them true.
-5. ``gap_triplets``: the same again among the hits no seed holds, for particles
-   missing a hit on a layer of ``layer_triplets``.
+
+``allowed`` restricts the triplets to some hits (a second tracking pass on the
+hits the first left, :func:`hepml.tasks.hit_labeller.event_roads`).
 
 The hit lookups go through :class:`PhiZIndex`: hits of one layer sorted by (z bin,
 phi) with a cell table, so a query costs two array lookups plus the hits returned.
@@ -83,10 +84,9 @@ class PhiZIndex:
     key ``zbin * K + phi' + 3 pi`` (K > 6 pi), so that a phi window crossing
     +-pi is one contiguous key range. The sorted keys are cut into cells of
     ``phi_cell_rad`` with a pointer to each cell's first hit, so a query finds its
-    key range with two array lookups (no binary search) and then keeps the
-    hits of the cells it overlaps that lie inside its window. A query scans the
-    z bins its z window overlaps (a short Python loop over bins, vectorised over
-    queries).
+    key range in each z bin its z window overlaps with two array lookups (no
+    binary search) and then keeps the hits of the cells it overlaps that lie
+    inside its window.
 
     Args:
         phi, z: (n,) hit coordinates (rad, mm).
@@ -133,7 +133,7 @@ class PhiZIndex:
         """Hits with |phi_hit - phi| <= half_phi (wrapped) and z_lo <= z_hit <= z_hi.
 
         All arguments are (Q,) arrays (``half_phi`` < pi). Returns ``(query, hit)``:
-        for every match, the query's position and the hit's ``hit_index``.
+        for every match, the query's position (non-decreasing) and the hit's ``hit_index``.
         """
         phi = wrap_phi(np.asarray(phi, dtype=np.float64))
         half = np.minimum(np.asarray(half_phi, dtype=np.float64), np.pi * (1 - 1e-9))
@@ -143,23 +143,24 @@ class PhiZIndex:
         if len(self.keys) == 0 or len(phi) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         b_lo, b_hi = self._bin(z_lo), self._bin(z_hi)
-        span = b_hi - b_lo
-        out_q, out_j = [], []
-        for k in range(int(span.max()) + 1 if len(span) else 0):
-            q = np.flatnonzero(span >= k) if k else np.arange(len(phi))
-            base = (b_lo[q] + k) * _KEY_STRIDE + 3.0 * np.pi + phi[q]
-            hq = half[q]
-            lo = self.ptr[self._cell(base - hq)]
-            hi = self.ptr[np.minimum(self._cell(base + hq) + 1, self.n_cells)]
-            i, j = expand_ranges(lo, hi)
-            keep = np.abs(self.keys[j] - base[i]) <= hq[i]
-            out_q.append(q[i[keep]])
-            out_j.append(j[keep])
-        qq = np.concatenate(out_q)
-        jj = np.concatenate(out_j)
-        zz = self.z[jj]
+        # one (query, z bin) pair per bin the z window overlaps, in query order, so
+        # that the matches come out sorted by query
+        n_bins = b_hi - b_lo + 1
+        if int(n_bins.max()) == 1:
+            qb, zb = np.arange(len(phi)), b_lo
+        else:
+            qb = np.repeat(np.arange(len(phi)), n_bins)
+            zb = b_lo[qb] + (np.arange(len(qb)) - np.repeat(np.cumsum(n_bins) - n_bins, n_bins))
+        base = zb * _KEY_STRIDE + 3.0 * np.pi + phi[qb]
+        hq = half[qb]
+        lo = self.ptr[self._cell(base - hq)]
+        hi = self.ptr[np.minimum(self._cell(base + hq) + 1, self.n_cells)]
+        i, j = expand_ranges(lo, hi)
+        keep = np.abs(self.keys[j] - base[i]) <= hq[i]
+        qq, j = qb[i[keep]], j[keep]
+        zz = self.z[j]
         keep = (zz >= z_lo[qq]) & (zz <= z_hi[qq])
-        return qq[keep], self.hit_index[jj[keep]]
+        return qq[keep], self.hit_index[j[keep]]
 
 
 @dataclass(frozen=True)
@@ -169,9 +170,9 @@ class SeedingConfig:
     ``n_sigma`` sets the third (and confirming) hit's windows in units of the
     expected multiple scattering and measurement error; ``confirm_hits`` (0, 1
     or 2) keeps only triplets with a compatible hit on that many of the next
-    two layers, and then of seeds sharing two hits only the best-fitting;
-    ``gap_triplets`` are searched among the hits that no confirmed seed of
-    ``layer_triplets`` holds (particles missing a pixel hit).
+    three layers (and summed squared pulls <= ``max_chi2``), and then of seeds
+    sharing two hits only the best-fitting; ``third_hit`` says which hit of a
+    triplet is searched (see the schema).
     """
 
     layer_triplets: tuple[tuple[int, int, int], ...] = ((0, 1, 2), (1, 2, 3))
@@ -182,21 +183,21 @@ class SeedingConfig:
     confirm_hits: int = 0
     max_chi2: float = np.inf
     third_hit: str = "outer"
-    gap_triplets: tuple[tuple[int, int, int], ...] = ()
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any], section: dict[str, Any] | None = None) -> SeedingConfig:
         """From the validated config's ``ghost_filter.seeding`` section (or ``section``)."""
         s = cfg["ghost_filter"]["seeding"] if section is None else section
-        kinds = {}
-        for key in ("layer_triplets", "gap_triplets"):
-            kinds[key] = tuple(tuple(int(v) for v in t) for t in s.get(key, ()))
-            for t in kinds[key]:
-                if len(t) != 3 or not (0 <= t[0] < t[1] < t[2]):
-                    raise HepmlError(
-                        f"seeding.{key}: {list(t)} must be three increasing global layers"
-                    )
-        return from_section(cls, s, **kinds)
+        return from_section(cls, s, layer_triplets=triplet_kinds(s["layer_triplets"], "seeding.layer_triplets"))
+
+
+def triplet_kinds(value: Any, key: str) -> tuple[tuple[int, int, int], ...]:
+    """Layer triplets from a config list, checked: three increasing global layers each."""
+    kinds = tuple(tuple(int(v) for v in t) for t in value)
+    for t in kinds:
+        if len(t) != 3 or not (0 <= t[0] < t[1] < t[2]):
+            raise HepmlError(f"{key}: {list(t)} must be three increasing global layers")
+    return kinds  # type: ignore[return-value]
 
 
 def highland_sq(p_GeV: np.ndarray, x_over_x0: float, inv_sin: np.ndarray) -> np.ndarray:
@@ -610,11 +611,13 @@ def find_seeds(
     layer: np.ndarray,
     cfg: SeedingConfig,
     geometry: TrackerGeometry,
+    allowed: np.ndarray | None = None,
 ) -> np.ndarray:
     """Triplet seeds of one event: ``(S, 3)`` int64 hit indices (rows of the inputs), inner to outer.
 
     ``x, y, z`` (mm) and ``layer`` (global layer, -1 for hits outside the barrel)
-    are (n,) arrays of one event's hits. Seeds are sorted and unique.
+    are (n,) arrays of one event's hits; ``allowed`` (n,) bool, if given, the hits
+    a seed triplet may use (confirming hits may be any). Seeds are sorted and unique.
     """
     hits = _Hits(x, y, z, layer)
     if len(hits.x) >= 1 << 21:
@@ -622,12 +625,12 @@ def find_seeds(
     res = LayerResolution.from_geometry(geometry)
     bfield = geometry.bfield_T
     n_layers = geometry.n_layers
-    for kind in cfg.layer_triplets + cfg.gap_triplets:
+    for kind in cfg.layer_triplets:
         if kind[2] >= n_layers:
             raise HepmlError(f"seeding: triplet {list(kind)} names a layer beyond the {n_layers} of the tracker")
 
-    def one_pass(kinds: tuple[tuple[int, int, int], ...], allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Seeds (S, 3) of ``kinds`` among the ``allowed`` hits, and every hit they hold."""
+    def one_pass(kinds: tuple[tuple[int, int, int], ...], allowed: np.ndarray | None) -> np.ndarray:
+        """Seeds (S, 3) of ``kinds`` among the ``allowed`` hits."""
         trips, sets, quality = [], [], []
         n_inner = max(k[0] for k in kinds)
         blocks: dict[tuple[int, int], _DoubletBlock] = {}
@@ -652,10 +655,9 @@ def find_seeds(
             sets.append(np.column_stack([pad, inner, trip, extra]))
             quality.append(d2c[keep] + d2x[keep])
         if not trips:
-            return np.zeros((0, 3), dtype=np.int64), np.zeros(0, dtype=np.int64)
+            return np.zeros((0, 3), dtype=np.int64)
         if not cfg.confirm_hits:
-            trip = np.concatenate(trips)
-            return trip, trip.ravel()
+            return np.concatenate(trips)
         hit_sets = np.concatenate(sets)
         hit_sets = hit_sets[_unique_hit_sets(hit_sets, np.concatenate(quality), len(hits.x))]
         # the seed: the three innermost hits (an inward hit found makes the roads start lower)
@@ -664,15 +666,9 @@ def find_seeds(
         for k in range(3):
             col = np.argmax(pos == k + 1, axis=1)
             first3[:, k] = hit_sets[np.arange(len(hit_sets)), col]
-        held = hit_sets[hit_sets >= 0]
-        return first3, held
+        return first3
 
-    seeds, held = one_pass(cfg.layer_triplets, None)
-    if cfg.gap_triplets:
-        used = np.zeros(len(hits.x), dtype=bool)
-        used[held] = True
-        more, _ = one_pass(cfg.gap_triplets, ~used)
-        seeds = np.concatenate([seeds, more])
+    seeds = one_pass(cfg.layer_triplets, None if allowed is None else np.asarray(allowed, dtype=bool))
     if len(seeds) == 0:
         return np.zeros((0, 3), dtype=np.int64)
     return np.unique(seeds, axis=0).astype(np.int64)

@@ -39,7 +39,7 @@ from hepml.features.roads import FEATURES, N_FEATURES, pad_roads
 from hepml.io import atomic_output, read_tracker_events
 from hepml.reco.building import BuildingConfig, Tracks, build_tracks
 from hepml.reco.roads import RoadConfig, Roads, build_roads
-from hepml.reco.seeding import SeedingConfig, find_seeds
+from hepml.reco.seeding import SeedingConfig, find_seeds, triplet_kinds
 from hepml.sim.geometry import TrackerGeometry
 
 MODEL_NAME = "hit_bigru"
@@ -89,6 +89,7 @@ class Reconstruction:
     seeding: SeedingConfig
     roads: RoadConfig
     building: BuildingConfig
+    second_pass: tuple[tuple[int, int, int], ...] = ()
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> Reconstruction:
@@ -97,6 +98,7 @@ class Reconstruction:
             seeding=seeding_config(cfg),
             roads=RoadConfig.from_config(cfg),
             building=BuildingConfig.from_config(cfg),
+            second_pass=triplet_kinds(cfg[TASK]["second_pass_triplets"], f"{TASK}.second_pass_triplets"),
         )
 
 
@@ -106,17 +108,28 @@ def event_roads(
 ) -> tuple[Roads, np.ndarray, int]:
     """Seeds and roads of ONE event's hits (barrel hits only).
 
-    Returns ``(roads, rows, n_seeds)``: ``roads.hit`` indexes ``rows``, the rows of
-    ``hits`` on barrel layers.
+    With ``second_pass`` (iterative tracking) the hits no kept road's follower
+    picked are seeded again with those layer triplets, and their roads follow
+    the first pass's. Returns ``(roads, rows, n_seeds)``: ``roads.hit`` indexes
+    ``rows``, the rows of ``hits`` on barrel layers.
     """
     g = reco.geometry
     lay = g.global_layer(hits["volume_id"].to_numpy(), hits["layer_id"].to_numpy())
     rows = np.flatnonzero(lay >= 0)
     lay = lay[rows].astype(np.int64)
     x, y, z = (hits[c].to_numpy(np.float64)[rows] for c in ("x", "y", "z"))
-    seeds = find_seeds(x, y, z, lay, reco.seeding, g)
     pid = hits["particle_id"].to_numpy(np.int64)[rows] if truth else None
-    return build_roads(x, y, z, lay, seeds, g, reco.roads, pid), rows, len(seeds)
+    seeds = find_seeds(x, y, z, lay, reco.seeding, g)
+    roads = build_roads(x, y, z, lay, seeds, g, reco.roads, pid)
+    n_seeds = len(seeds)
+    if reco.second_pass:
+        free = np.ones(len(rows), dtype=bool)
+        free[roads.hit[roads.picked]] = False
+        again = dataclasses.replace(reco.seeding, layer_triplets=reco.second_pass)
+        seeds = find_seeds(x, y, z, lay, again, g, allowed=free)
+        roads = Roads.concat([roads, build_roads(x, y, z, lay, seeds, g, reco.roads, pid)])
+        n_seeds += len(seeds)
+    return roads, rows, n_seeds
 
 
 def label_roads(
