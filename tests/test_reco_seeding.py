@@ -10,25 +10,24 @@ import pytest
 
 from hepml import config
 from hepml.errors import HepmlError
-from hepml.reco.fit import fit_helix, helix_from_truth, predict_on_cylinder
-from hepml.reco.fit import LayerResolution
+from hepml.reco.fit import LayerResolution, fit_helix, helix_from_truth, predict_on_cylinder
 from hepml.reco.seeding import (
+    EventHits,
     PhiZIndex,
     SeedingConfig,
     _Circles,
     _DoubletBlock,
     _Extrapolation,
-    _Hits,
     _triplets,
     _unique_hit_sets,
     expand_ranges,
     find_seeds,
     wrap_phi,
 )
-from hepml.tasks.hit_labeller import seeding_config
 from hepml.rng import rng as make_rng
 from hepml.sim.geometry import TrackerGeometry
 from hepml.sim.tracker import TrackerSimConfig, simulate_events
+from hepml.tasks.hit_labeller import seeding_config
 
 
 def test_expand_ranges():
@@ -149,8 +148,13 @@ def test_circle_predictions_are_exact_without_scattering():
     n = len(pts)
     phi, eta = rng.uniform(-np.pi, np.pi, n), rng.uniform(-1.0, 1.0, n)
     truth = helix_from_truth(
-        np.zeros(n), np.zeros(n), rng.normal(0, 55.0, n),
-        pts * np.cos(phi), pts * np.sin(phi), pts * np.sinh(eta), np.array([1, -1, 1, -1]),
+        np.zeros(n),
+        np.zeros(n),
+        rng.normal(0, 55.0, n),
+        pts * np.cos(phi),
+        pts * np.sin(phi),
+        pts * np.sinh(eta),
+        np.array([1, -1, 1, -1]),
         geometry.bfield_T,
     )
     cross = [predict_on_cylinder(truth, lay.radius_mm) for lay in geometry.layers]
@@ -158,7 +162,7 @@ def test_circle_predictions_are_exact_without_scattering():
     y = np.concatenate([c[1] for c in cross])
     z = np.concatenate([c[2] for c in cross])
     ok = np.concatenate([c[3] for c in cross])
-    hits = _Hits(x, y, z, np.repeat(np.arange(geometry.n_layers), n))
+    hits = EventHits(x, y, z, np.repeat(np.arange(geometry.n_layers), n))
     row = np.arange(geometry.n_layers * n).reshape(geometry.n_layers, n).T  # (particle, layer)
     out = _Circles.through(hits, row[:, 1:4])
     inw = _Circles.through(hits, row[:, 1:4], inward=True)
@@ -178,7 +182,9 @@ def test_extrapolation_error_coefficients():
     res = LayerResolution.from_geometry(TrackerGeometry.from_config(config.validate({})))
     r = res.radius_mm
     # three free hits (phi = a + b r + c/r): a kink at the first hit is a change of d0
-    ext = _Extrapolation.build(res, (0, 1, 2), (1, 2), 3, ((lambda u: 1.0), (lambda u: u), (lambda u: 1 / u)))
+    ext = _Extrapolation.build(
+        res, (0, 1, 2), (1, 2), 3, ((lambda u: 1.0), (lambda u: u), (lambda u: 1 / u))
+    )
     layers_phi = [x0 for x0, _ in ext.ms_phi]
     assert len(ext.ms_phi) == 2 and len(ext.ms_z) == 1  # kinks at hits 2 and 3 (phi), at hit 3 (z)
     assert layers_phi == [res.x_over_x0[1], res.x_over_x0[2]]
@@ -195,7 +201,10 @@ def dense():
     cfg = config.load("config/config.yaml")
     geometry = TrackerGeometry.from_config(cfg)
     hits, parts = simulate_events(
-        geometry, TrackerSimConfig.from_config(cfg), np.array([0]), make_rng(12, "test-seeding-dense")
+        geometry,
+        TrackerSimConfig.from_config(cfg),
+        np.array([0]),
+        make_rng(12, "test-seeding-dense"),
     )
     lay = geometry.global_layer(hits["volume_id"].to_numpy(), hits["layer_id"].to_numpy())
     return cfg, geometry, hits, parts, lay.astype(np.int64)
@@ -210,7 +219,7 @@ def test_third_hit_pulls_follow_the_highland_windows(dense):
     """
     cfg, geometry, hits, parts, lay = dense
     scfg = seeding_config(cfg)
-    h = _Hits(*(hits[c].to_numpy(np.float64) for c in "xyz"), lay)
+    h = EventHits(*(hits[c].to_numpy(np.float64) for c in "xyz"), lay)
     res = LayerResolution.from_geometry(geometry)
     pid = hits["particle_id"].to_numpy()
     pt_of = dict(zip(parts["particle_id"], np.hypot(parts["px"], parts["py"]), strict=True))
@@ -240,11 +249,17 @@ def test_confirmed_seeds_keep_the_particles_and_drop_the_fakes(dense):
     n_layers = df[(df.p > 0) & (df.l >= 0)].drop_duplicates().groupby("p").size()
     pixels = df[(df.p > 0) & (df.l >= 0) & (df.l < 4)].drop_duplicates().groupby("p").size()
     for lo, want in ((1.0, 0.97), (0.3, 0.93)):
-        good = set(parts["particle_id"][pt > lo]) & set(n_layers[n_layers >= 6].index) & set(pixels[pixels == 4].index)
+        good = (
+            set(parts["particle_id"][pt > lo])
+            & set(n_layers[n_layers >= 6].index)
+            & set(pixels[pixels == 4].index)
+        )
         for s, w in ((seeds, want), (loose, want)):
             sp = pid[s]
             # a seed serves a particle when two of its three hits are the particle's
-            held = set(sp[:, 0][(sp[:, 0] == sp[:, 1]) | (sp[:, 0] == sp[:, 2])]) | set(sp[:, 1][sp[:, 1] == sp[:, 2]])
+            held = set(sp[:, 0][(sp[:, 0] == sp[:, 1]) | (sp[:, 0] == sp[:, 2])]) | set(
+                sp[:, 1][sp[:, 1] == sp[:, 2]]
+            )
             assert np.mean([q in held for q in good]) > w
     assert len(seeds) < 0.2 * len(loose)
     sp = pid[seeds]

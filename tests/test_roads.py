@@ -151,7 +151,9 @@ def test_ambiguity_resolution_drops_duplicate_and_fake_roads(event):
 
     e = event
     strict = dataclasses.replace(e["rcfg"], min_won_fraction=0.5)
-    kept = build_roads(e["x"], e["y"], e["z"], e["lay"], e["seeds"], e["geometry"], strict, e["pid"])
+    kept = build_roads(
+        e["x"], e["y"], e["z"], e["lay"], e["seeds"], e["geometry"], strict, e["pid"]
+    )
     loose = e["roads"]
     assert len(kept) < 0.8 * len(loose)
 
@@ -166,7 +168,13 @@ def test_ambiguity_resolution_drops_duplicate_and_fake_roads(event):
                 out[p] = max(out.get(p, 0), int(k))
         return out
 
-    pt = dict(zip(e["particles"]["particle_id"], np.hypot(e["particles"]["px"], e["particles"]["py"]), strict=True))
+    pt = dict(
+        zip(
+            e["particles"]["particle_id"],
+            np.hypot(e["particles"]["px"], e["particles"]["py"]),
+            strict=True,
+        )
+    )
     a, b = best_share(loose), best_share(kept)
     hard = [p for p in a if pt[p] > 0.5]
     assert len(hard) > 200
@@ -174,3 +182,56 @@ def test_ambiguity_resolution_drops_duplicate_and_fake_roads(event):
     assert same > 0.98, same
     # fewer roads per particle: duplicates are gone
     assert len(kept) / len(b) < len(loose) / len(a)
+
+
+def test_second_pass_seeds_the_hits_the_first_pass_left(event):
+    """Iterative tracking: [0, 1, 2] seeds, then [1, 2, 3] seeds among the hits no kept road picked.
+
+    The second pass's seed triplets use only free hits, and its roads serve particles
+    the first pass missed: particles (pT > 0.5 GeV, 8+ layers) with a road holding
+    most of their hits become more, never fewer.
+    """
+    import dataclasses
+
+    from hepml.tasks.hit_labeller import Reconstruction, event_roads
+
+    cfg = event["cfg"]
+    one = dataclasses.replace(
+        Reconstruction.from_config(cfg),
+        seeding=dataclasses.replace(seeding_config(cfg), layer_triplets=((0, 1, 2),)),
+        roads=dataclasses.replace(event["rcfg"], min_won_fraction=0.5),
+    )
+    two = dataclasses.replace(one, second_pass=((1, 2, 3),))
+    hits = event["hits"]
+    r1, rows, n1 = event_roads(hits, one, truth=True)
+    r2, rows2, n2 = event_roads(hits, two, truth=True)
+    assert np.array_equal(rows, rows2) and n2 > n1
+    assert len(r2) > len(r1)
+    # the first pass's roads come first, unchanged
+    np.testing.assert_array_equal(r2.hit[: len(r1.hit)], r1.hit)
+    extra_seeds = r2.seeds[len(r1) :]
+    used = np.zeros(len(rows), dtype=bool)
+    used[r1.hit[r1.picked]] = True
+    assert not used[extra_seeds].any()
+    lay = event["lay"][rows]
+    assert np.all(lay[extra_seeds] == np.array([1, 2, 3]))
+
+    pid = event["pid"][rows]
+    pt = dict(
+        zip(
+            event["particles"]["particle_id"],
+            np.hypot(event["particles"]["px"], event["particles"]["py"]),
+            strict=True,
+        )
+    )
+    n_hits = np.bincount(np.searchsorted(np.unique(pid), pid))
+    nh = dict(zip(np.unique(pid), n_hits, strict=True))
+
+    def served(r):
+        road = r.road_of_element
+        good = np.bincount(road, weights=r.label, minlength=len(r))
+        return {p for p, k in zip(r.seed_particle, good, strict=True) if p > 0 and k > 0.5 * nh[p]}
+
+    want = {p for p in nh if p > 0 and pt.get(p, 0) > 0.5 and nh[p] >= 8}
+    s1, s2 = served(r1) & want, served(r2) & want
+    assert s1 <= s2 and len(s2) > len(s1)

@@ -23,7 +23,10 @@ hits weighted by their measurement resolution). sigma is the hit resolution plus
 Highland scattering of every layer crossed since the last hit (its lever arm to
 the predicted layer) and, for the error of the fit's own extrapolation,
 ``fit_error_scale`` times the scattering displacement accumulated from the beam
-line (as :meth:`hepml.reco.fit.LayerResolution.ms_sigma_rphi`), in quadrature, all
+line (as :meth:`hepml.reco.fit.LayerResolution.ms_sigma_rphi`) and, until the
+first pick, the seed circle's extrapolation error from its three hits'
+resolution (:class:`hepml.reco.seeding._Extrapolation`; it dominates for stiff
+tracks, whose three pixel hits fix the curvature poorly), in quadrature, all
 times ``sigma_scale``. (A diagonal scattering term in the refit's weights would
 take the outer hits' weight and worsen the extrapolation; the scale 0.4 makes
 the pulls of true hits about unit-width on simulated events.) A road is abandoned after ``max_missed`` layers in a
@@ -37,10 +40,15 @@ the seed are dropped (most fake seeds; a real track from the pixel seed layers
 crosses at least three more layers above 0.15 GeV). The per-hit features are documented once in
 :mod:`hepml.features.roads`.
 
+With ``min_won_fraction`` the roads then go through ambiguity resolution: each
+hit several roads' followers picked goes to the road with the most hits (then
+the smallest mean chi2), and roads winning less than that fraction of their
+track are dropped (duplicates, and fake seeds that ran into a real track).
+
 The search uses :class:`hepml.reco.seeding.PhiZIndex` (hits of a layer sorted by
-z bin and phi, :func:`numpy.searchsorted`); a TrackML-density event with
-1.7 x 10^5 seeds (seeds from 0.15 GeV) takes about 2 s on one core,
-5 x 10^4 seeds (from 0.5 GeV) about 0.3 s (``benchmarks/reconstruct.py``).
+z bin and phi, with a cell table); a TrackML-density event with ~1.6 x 10^4
+confirmed seeds (from 0.15 GeV) takes about 0.3 s on one core
+(``benchmarks/reconstruct.py``).
 """
 
 from __future__ import annotations
@@ -53,7 +61,7 @@ import numpy as np
 from hepml.errors import HepmlError
 from hepml.features.roads import COL, N_FEATURES
 from hepml.reco.fit import HelixFit, LayerResolution, fit_helix, predict_on_cylinder
-from hepml.reco.seeding import _PHI_BASIS_FREE, PhiZIndex, _Extrapolation, wrap_phi
+from hepml.reco.seeding import _PHI_BASIS_FREE, EventHits, PhiZIndex, _Extrapolation, wrap_phi
 from hepml.sim.geometry import TrackerGeometry
 
 _BIG_CHI2 = 1e6
@@ -276,12 +284,14 @@ def build_roads(
     geometry: TrackerGeometry,
     cfg: RoadConfig,
     particle_id: np.ndarray | None = None,
+    hits: EventHits | None = None,
 ) -> Roads:
     """Roads of one event's seeds, followed by the road follower, with features (and labels).
 
     ``x, y, z`` (mm) and ``layer`` (global layer, -1 outside the barrel) are the
     event's (n,) hits; ``seeds`` (S, 3) hit indices, inner to outer;
-    ``particle_id`` (n,) the truth, for labels.
+    ``particle_id`` (n,) the truth, for labels; ``hits`` the same hits as an
+    :class:`hepml.reco.seeding.EventHits` whose layer indexes the seeding built.
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -391,7 +401,11 @@ def build_roads(
             alive[act[missed[act] > cfg.max_missed]] = False
             continue
         phi_s = np.arctan2(ys, xs)
-        index = PhiZIndex(phi_hit[on_layer], z[on_layer], on_layer, cfg.z_bin_mm)
+        index = (
+            hits.index(lay, cfg.z_bin_mm)
+            if hits is not None
+            else PhiZIndex(phi_hit[on_layer], z[on_layer], on_layer, cfg.z_bin_mm)
+        )
         q, h = index.query(phi_s, w_r / r_l, zs - w_z, zs + w_z)
         nwin = np.bincount(q, minlength=len(act))
         # residuals to the seed helix, normalised by the window
@@ -474,7 +488,11 @@ def build_roads(
     if cfg.min_won_fraction > 0:
         pk = cat["picked"].astype(bool)
         won = _won_fraction(
-            cat["seed"].astype(np.int64)[pk], cat["hit"].astype(np.int64)[pk], cat["chi2"][pk], keep_road, n_picked
+            cat["seed"].astype(np.int64)[pk],
+            cat["hit"].astype(np.int64)[pk],
+            cat["chi2"][pk],
+            keep_road,
+            n_picked,
         )
         keep_road &= won >= cfg.min_won_fraction
     sel = keep_road[cat["seed"].astype(np.int64)]

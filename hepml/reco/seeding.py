@@ -185,10 +185,14 @@ class SeedingConfig:
     third_hit: str = "outer"
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any], section: dict[str, Any] | None = None) -> SeedingConfig:
+    def from_config(
+        cls, cfg: dict[str, Any], section: dict[str, Any] | None = None
+    ) -> SeedingConfig:
         """From the validated config's ``ghost_filter.seeding`` section (or ``section``)."""
         s = cfg["ghost_filter"]["seeding"] if section is None else section
-        return from_section(cls, s, layer_triplets=triplet_kinds(s["layer_triplets"], "seeding.layer_triplets"))
+        return from_section(
+            cls, s, layer_triplets=triplet_kinds(s["layer_triplets"], "seeding.layer_triplets")
+        )
 
 
 def triplet_kinds(value: Any, key: str) -> tuple[tuple[int, int, int], ...]:
@@ -251,9 +255,11 @@ class _Extrapolation:
         rt = float(r[target])
         wp = _interp_weights(r[list(fit_phi)], phi_basis, rt)
         wz = _interp_weights(r[list(fit_z)], _LINE, rt)
-        res_phi = sum((w * res.sigma_rphi_mm[i] / r[i]) ** 2 for w, i in zip(wp, fit_phi))
+        res_phi = sum(
+            (w * res.sigma_rphi_mm[i] / r[i]) ** 2 for w, i in zip(wp, fit_phi, strict=True)
+        )
         res_phi += (res.sigma_rphi_mm[target] / rt) ** 2
-        res_z = sum((w * res.sigma_z_mm[i]) ** 2 for w, i in zip(wz, fit_z))
+        res_z = sum((w * res.sigma_z_mm[i]) ** 2 for w, i in zip(wz, fit_z, strict=True))
         res_z += res.sigma_z_mm[target] ** 2
         ms_phi, ms_z = [], []
         for j in range(max(target, *fit_phi, *fit_z)):  # kinks before the farthest point involved
@@ -265,8 +271,8 @@ class _Extrapolation:
             def g(rr: float, rj: float = rj) -> float:
                 return max(0.0, rr - rj)
 
-            ep = f(rt) - sum(w * f(float(r[i])) for w, i in zip(wp, fit_phi))
-            ez = g(rt) - sum(w * g(float(r[i])) for w, i in zip(wz, fit_z))
+            ep = f(rt) - sum(w * f(float(r[i])) for w, i in zip(wp, fit_phi, strict=True))
+            ez = g(rt) - sum(w * g(float(r[i])) for w, i in zip(wz, fit_z, strict=True))
             x0 = float(res.x_over_x0[j])
             if abs(ep) > 1e-9:
                 ms_phi.append((x0, float(ep)))
@@ -318,8 +324,9 @@ def _doublets(
     return a[keep], b[keep]
 
 
-class _Hits:
-    """One event's hits with the per-layer indexes the seeding queries (built once each)."""
+class EventHits:
+    """One event's hits (r, phi precomputed) with per-layer :class:`PhiZIndex` es, each
+    built once and shared by the seeding passes and the roads of the event."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, z: np.ndarray, layer: np.ndarray) -> None:
         self.x = np.asarray(x, dtype=np.float64)
@@ -330,13 +337,12 @@ class _Hits:
         self.phi = np.arctan2(self.y, self.x)
         self._indexes: dict[tuple[int, float, bytes], PhiZIndex] = {}
 
-    def index(self, lay: int, z_bin: float, allowed: np.ndarray | None) -> PhiZIndex:
+    def index(self, lay: int, z_bin: float, allowed: np.ndarray | None = None) -> PhiZIndex:
+        """The index of layer ``lay``'s hits (those ``allowed``, if given), ``hit_index`` = row."""
         mask = self.layer == lay
-        if allowed is not None:
-            mask &= allowed
         key = (lay, z_bin, b"" if allowed is None else np.packbits(allowed[mask]).tobytes())
         if key not in self._indexes:
-            idx = np.flatnonzero(mask)
+            idx = np.flatnonzero(mask if allowed is None else mask & allowed)
             self._indexes[key] = PhiZIndex(self.phi[idx], self.z[idx], idx, z_bin)
         return self._indexes[key]
 
@@ -357,13 +363,29 @@ class _DoubletBlock:
 
     @classmethod
     def find(
-        cls, hits: _Hits, l1: int, l2: int, res: LayerResolution, cfg: SeedingConfig, bfield_T: float, allowed: np.ndarray | None
+        cls,
+        hits: EventHits,
+        l1: int,
+        l2: int,
+        res: LayerResolution,
+        cfg: SeedingConfig,
+        bfield_T: float,
+        allowed: np.ndarray | None,
     ) -> _DoubletBlock:
         r, phi, z = hits.r, hits.phi, hits.z
         i1 = np.flatnonzero((hits.layer == l1) & (True if allowed is None else allowed))
         r_min_mm = cfg.min_pt_GeV / (GEV_PER_T_MM * abs(bfield_T))
         if len(i1):
-            a, b = _doublets(r, phi, z, i1, hits.index(l2, 100.0, allowed), float(res.radius_mm[l2]), cfg, r_min_mm)
+            a, b = _doublets(
+                r,
+                phi,
+                z,
+                i1,
+                hits.index(l2, 100.0, allowed),
+                float(res.radius_mm[l2]),
+                cfg,
+                r_min_mm,
+            )
         else:
             a = b = np.zeros(0, dtype=np.int64)
         ra, rb = r[a], r[b]
@@ -374,10 +396,14 @@ class _DoubletBlock:
         cot = (z[b] - z[a]) / (s_b - s_a)
         pt = GEV_PER_T_MM * abs(bfield_T) / np.maximum(np.abs(kappa), 1e-12)
         p = np.maximum(0.8 * pt * np.sqrt(1.0 + cot * cot), 0.8 * cfg.min_pt_GeV)
-        return cls(l1, l2, a, b, kappa, s_b, np.arcsin(np.clip(0.5 * kappa * rb, -1.0, 1.0)), cot, p)
+        return cls(
+            l1, l2, a, b, kappa, s_b, np.arcsin(np.clip(0.5 * kappa * rb, -1.0, 1.0)), cot, p
+        )
 
 
-def _doublet_pair(kind: tuple[int, int, int], kinds: tuple[tuple[int, int, int], ...], third_hit: str) -> tuple[int, int]:
+def _doublet_pair(
+    kind: tuple[int, int, int], kinds: tuple[tuple[int, int, int], ...], third_hit: str
+) -> tuple[int, int]:
     """The two layers of ``kind`` its doublets are made on (the third is searched)."""
     if third_hit == "outer":
         return kind[0], kind[1]
@@ -389,7 +415,7 @@ def _doublet_pair(kind: tuple[int, int, int], kinds: tuple[tuple[int, int, int],
 
 
 def _triplets(
-    hits: _Hits,
+    hits: EventHits,
     kind: tuple[int, int, int],
     block: _DoubletBlock,
     res: LayerResolution,
@@ -406,12 +432,20 @@ def _triplets(
     rt = float(res.radius_mm[lt])
     ut = 0.5 * block.kappa * rt
     reach = np.flatnonzero(np.abs(ut) < 1.0)
-    a, b, kappa, cot, p = block.a[reach], block.b[reach], block.kappa[reach], block.cot[reach], block.p[reach]
-    r, phi, z = hits.r, hits.phi, hits.z
+    a, b, kappa, cot, p = (
+        block.a[reach],
+        block.b[reach],
+        block.kappa[reach],
+        block.cot[reach],
+        block.p[reach],
+    )
+    phi, z = hits.phi, hits.z
     phi_t = phi[b] - (np.arcsin(ut[reach]) - block.asin_b[reach])
     # z along the transverse arc s(r) = 2/|kappa| asin(|kappa| r/2)
     z_t = z[b] + cot * (_arc_from_chord(np.full(len(a), rt), kappa) - block.s_b[reach])
-    ext = _Extrapolation.build(res, (block.l1, block.l2), (block.l1, block.l2), lt, _PHI_BASIS_ORIGIN)
+    ext = _Extrapolation.build(
+        res, (block.l1, block.l2), (block.l1, block.l2), lt, _PHI_BASIS_ORIGIN
+    )
     sig_phi, sig_z = ext.sigmas(p, cot)
     qd, c = hits.index(lt, 10.0, allowed).query(
         phi_t, cfg.n_sigma * sig_phi, z_t - cfg.n_sigma * sig_z, z_t + cfg.n_sigma * sig_z
@@ -440,7 +474,7 @@ class _Circles:
     side: np.ndarray  # +-1: the side of the line (origin, centre) the outgoing branch lies on
 
     @classmethod
-    def through(cls, hits: _Hits, trip: np.ndarray, inward: bool = False) -> _Circles:
+    def through(cls, hits: EventHits, trip: np.ndarray, inward: bool = False) -> _Circles:
         """The circles of ``trip`` (T, 3) hit rows, inner to outer. Predictions start
         from the outermost hit along the line in s-z through the outer two hits
         (``inward``: from the innermost hit, along the line through the inner two),
@@ -474,7 +508,7 @@ class _Circles:
     def d0(self) -> np.ndarray:
         return np.where(np.isfinite(self.radius), np.hypot(self.xc, self.yc) - self.radius, 0.0)
 
-    def z0(self, hits: _Hits, trip: np.ndarray) -> np.ndarray:
+    def z0(self, hits: EventHits, trip: np.ndarray) -> np.ndarray:
         """z at the point of closest approach, back along the line through the first two hits."""
         inv_r = np.where(np.isfinite(self.radius), 1.0 / self.radius, 0.0)
         a, b = trip[:, 0], trip[:, 1]
@@ -491,7 +525,9 @@ class _Circles:
         with np.errstate(divide="ignore", invalid="ignore"):
             cos_b = (rt * rt + dc * dc - self.radius**2) / (2.0 * rt * dc)
         ok = straight | (np.abs(cos_b) <= 1.0)
-        phi = np.arctan2(self.yc, self.xc) + self.side * np.arccos(np.clip(np.nan_to_num(cos_b), -1.0, 1.0))
+        phi = np.arctan2(self.yc, self.xc) + self.side * np.arccos(
+            np.clip(np.nan_to_num(cos_b), -1.0, 1.0)
+        )
         phi = np.where(straight, np.arctan2(self.y3, self.x3), phi)
         chord = np.hypot(rt * np.cos(phi) - self.x3, rt * np.sin(phi) - self.y3)
         inv_r = np.where(straight, 0.0, 1.0 / self.radius)
@@ -501,7 +537,9 @@ class _Circles:
         return wrap_phi(phi), z, sin_a, ok
 
 
-def _circle_cuts(hits: _Hits, trip: np.ndarray, cfg: SeedingConfig, bfield_T: float) -> tuple[np.ndarray, _Circles]:
+def _circle_cuts(
+    hits: EventHits, trip: np.ndarray, cfg: SeedingConfig, bfield_T: float
+) -> tuple[np.ndarray, _Circles]:
     c = _Circles.through(hits, trip)
     ok = (
         (c.pt(bfield_T) >= cfg.min_pt_GeV)
@@ -512,7 +550,7 @@ def _circle_cuts(hits: _Hits, trip: np.ndarray, cfg: SeedingConfig, bfield_T: fl
 
 
 def _nearest(
-    hits: _Hits,
+    hits: EventHits,
     circ: _Circles,
     fit_layers: tuple[int, int, int],
     target: int,
@@ -529,7 +567,9 @@ def _nearest(
     hit = np.full(len(circ.radius), -1, dtype=np.int64)
     dist = np.full(len(circ.radius), np.inf)
     cot = circ.cot
-    p = np.maximum(0.8 * np.minimum(circ.pt(bfield_T), 1e4) * np.sqrt(1.0 + cot * cot), 0.8 * cfg.min_pt_GeV)
+    p = np.maximum(
+        0.8 * np.minimum(circ.pt(bfield_T), 1e4) * np.sqrt(1.0 + cot * cot), 0.8 * cfg.min_pt_GeV
+    )
     phi_s, zs, sin_a, ok = circ.predict(float(res.radius_mm[target]))
     todo = np.flatnonzero(ok)
     phi_s, zs, sin_a = phi_s[ok], zs[ok], sin_a[ok]
@@ -543,7 +583,9 @@ def _nearest(
         phi_s, cfg.n_sigma * sig_phi, zs - cfg.n_sigma * sig_z, zs + cfg.n_sigma * sig_z
     )
     if len(q):
-        d2 = (wrap_phi(hits.phi[h] - phi_s[q]) / sig_phi[q]) ** 2 + ((hits.z[h] - zs[q]) / sig_z[q]) ** 2
+        d2 = (wrap_phi(hits.phi[h] - phi_s[q]) / sig_phi[q]) ** 2 + (
+            (hits.z[h] - zs[q]) / sig_z[q]
+        ) ** 2
         o = np.lexsort((d2, q))
         first = np.ones(len(o), dtype=bool)
         first[1:] = q[o][1:] != q[o][:-1]
@@ -554,7 +596,7 @@ def _nearest(
 
 
 def _confirmed(
-    hits: _Hits,
+    hits: EventHits,
     trip: np.ndarray,
     circ: _Circles,
     kind: tuple[int, int, int],
@@ -612,14 +654,17 @@ def find_seeds(
     cfg: SeedingConfig,
     geometry: TrackerGeometry,
     allowed: np.ndarray | None = None,
+    hits: EventHits | None = None,
 ) -> np.ndarray:
     """Triplet seeds of one event: ``(S, 3)`` int64 hit indices (rows of the inputs), inner to outer.
 
     ``x, y, z`` (mm) and ``layer`` (global layer, -1 for hits outside the barrel)
     are (n,) arrays of one event's hits; ``allowed`` (n,) bool, if given, the hits
-    a seed triplet may use (confirming hits may be any). Seeds are sorted and unique.
+    a seed triplet may use (confirming hits may be any); ``hits``, the same hits
+    as an :class:`EventHits` whose indexes other passes share. Seeds are sorted and unique.
     """
-    hits = _Hits(x, y, z, layer)
+    if hits is None:
+        hits = EventHits(x, y, z, layer)
     if len(hits.x) >= 1 << 21:
         raise HepmlError(f"seeding: {len(hits.x)} hits in one event, at most {1 << 21} supported")
     res = LayerResolution.from_geometry(geometry)
@@ -627,7 +672,9 @@ def find_seeds(
     n_layers = geometry.n_layers
     for kind in cfg.layer_triplets:
         if kind[2] >= n_layers:
-            raise HepmlError(f"seeding: triplet {list(kind)} names a layer beyond the {n_layers} of the tracker")
+            raise HepmlError(
+                f"seeding: triplet {list(kind)} names a layer beyond the {n_layers} of the tracker"
+            )
 
     def one_pass(kinds: tuple[tuple[int, int, int], ...], allowed: np.ndarray | None) -> np.ndarray:
         """Seeds (S, 3) of ``kinds`` among the ``allowed`` hits."""
@@ -668,14 +715,16 @@ def find_seeds(
             first3[:, k] = hit_sets[np.arange(len(hit_sets)), col]
         return first3
 
-    seeds = one_pass(cfg.layer_triplets, None if allowed is None else np.asarray(allowed, dtype=bool))
+    seeds = one_pass(
+        cfg.layer_triplets, None if allowed is None else np.asarray(allowed, dtype=bool)
+    )
     if len(seeds) == 0:
         return np.zeros((0, 3), dtype=np.int64)
     return np.unique(seeds, axis=0).astype(np.int64)
 
 
 def _inward(
-    hits: _Hits,
+    hits: EventHits,
     trip: np.ndarray,
     kind: tuple[int, int, int],
     res: LayerResolution,

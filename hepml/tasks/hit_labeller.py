@@ -39,7 +39,7 @@ from hepml.features.roads import FEATURES, N_FEATURES, pad_roads
 from hepml.io import atomic_output, read_tracker_events
 from hepml.reco.building import BuildingConfig, Tracks, build_tracks
 from hepml.reco.roads import RoadConfig, Roads, build_roads
-from hepml.reco.seeding import SeedingConfig, find_seeds, triplet_kinds
+from hepml.reco.seeding import EventHits, SeedingConfig, find_seeds, triplet_kinds
 from hepml.sim.geometry import TrackerGeometry
 
 MODEL_NAME = "hit_bigru"
@@ -67,7 +67,9 @@ def _note(msg: str) -> None:
 # --------------------------------------------------------------------------- configuration
 def seeding_config(cfg: dict[str, Any]) -> SeedingConfig:
     """The ghost filter's seeding (``ghost_filter.seeding``) with the overrides of ``hit_labeller.seeding``."""
-    return SeedingConfig.from_config(cfg, {**cfg["ghost_filter"]["seeding"], **cfg[TASK]["seeding"]})
+    return SeedingConfig.from_config(
+        cfg, {**cfg["ghost_filter"]["seeding"], **cfg[TASK]["seeding"]}
+    )
 
 
 def model_hparams(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +100,9 @@ class Reconstruction:
             seeding=seeding_config(cfg),
             roads=RoadConfig.from_config(cfg),
             building=BuildingConfig.from_config(cfg),
-            second_pass=triplet_kinds(cfg[TASK]["second_pass_triplets"], f"{TASK}.second_pass_triplets"),
+            second_pass=triplet_kinds(
+                cfg[TASK]["second_pass_triplets"], f"{TASK}.second_pass_triplets"
+            ),
         )
 
 
@@ -119,15 +123,17 @@ def event_roads(
     lay = lay[rows].astype(np.int64)
     x, y, z = (hits[c].to_numpy(np.float64)[rows] for c in ("x", "y", "z"))
     pid = hits["particle_id"].to_numpy(np.int64)[rows] if truth else None
-    seeds = find_seeds(x, y, z, lay, reco.seeding, g)
-    roads = build_roads(x, y, z, lay, seeds, g, reco.roads, pid)
+    shared = EventHits(x, y, z, lay)  # layer indexes built once for every pass
+    seeds = find_seeds(x, y, z, lay, reco.seeding, g, hits=shared)
+    roads = build_roads(x, y, z, lay, seeds, g, reco.roads, pid, hits=shared)
     n_seeds = len(seeds)
     if reco.second_pass:
         free = np.ones(len(rows), dtype=bool)
         free[roads.hit[roads.picked]] = False
         again = dataclasses.replace(reco.seeding, layer_triplets=reco.second_pass)
-        seeds = find_seeds(x, y, z, lay, again, g, allowed=free)
-        roads = Roads.concat([roads, build_roads(x, y, z, lay, seeds, g, reco.roads, pid)])
+        seeds = find_seeds(x, y, z, lay, again, g, allowed=free, hits=shared)
+        more = build_roads(x, y, z, lay, seeds, g, reco.roads, pid, hits=shared)
+        roads = Roads.concat([roads, more])
         n_seeds += len(seeds)
     return roads, rows, n_seeds
 
