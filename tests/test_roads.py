@@ -201,7 +201,9 @@ def test_second_pass_seeds_the_hits_the_first_pass_left(event):
         seeding=dataclasses.replace(seeding_config(cfg), layer_triplets=((0, 1, 2),)),
         roads=dataclasses.replace(event["rcfg"], min_won_fraction=0.5),
     )
-    two = dataclasses.replace(one, second_pass=((1, 2, 3),))
+    two = dataclasses.replace(
+        one, second_pass=dataclasses.replace(seeding_config(cfg), layer_triplets=((1, 2, 3),))
+    )
     hits = event["hits"]
     r1, rows, n1 = event_roads(hits, one, truth=True)
     r2, rows2, n2 = event_roads(hits, two, truth=True)
@@ -235,3 +237,24 @@ def test_second_pass_seeds_the_hits_the_first_pass_left(event):
     want = {p for p in nh if p > 0 and pt.get(p, 0) > 0.5 and nh[p] >= 8}
     s1, s2 = served(r1) & want, served(r2) & want
     assert s1 <= s2 and len(s2) > len(s1)
+
+
+def test_second_pass_config():
+    from hepml.errors import HepmlError
+    from hepml.tasks.hit_labeller import second_pass_config
+
+    cfg = config.validate(
+        {
+            "hit_labeller": {
+                "seeding": {"min_pt_GeV": 0.3, "n_sigma": 2.0},
+                "second_pass": {"layer_triplets": [[1, 2, 3]], "min_pt_GeV": 0.1},
+            }
+        }
+    )
+    sp = second_pass_config(cfg)
+    assert sp is not None
+    assert sp.layer_triplets == ((1, 2, 3),) and sp.min_pt_GeV == 0.1 and sp.n_sigma == 2.0
+    assert second_pass_config(config.validate({})) is None
+    bad = config.validate({"hit_labeller": {"second_pass": {"layer_triplets": [[2, 1, 3]]}}})
+    with pytest.raises(HepmlError, match=r"hit_labeller\.second_pass\.layer_triplets"):
+        second_pass_config(bad)

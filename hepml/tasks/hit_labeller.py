@@ -22,7 +22,6 @@ call it.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from hepml.features.roads import FEATURES, N_FEATURES, pad_roads
 from hepml.io import atomic_output, read_tracker_events
 from hepml.reco.building import BuildingConfig, Tracks, build_tracks
 from hepml.reco.roads import RoadConfig, Roads, build_roads
-from hepml.reco.seeding import EventHits, SeedingConfig, find_seeds, triplet_kinds
+from hepml.reco.seeding import EventHits, SeedingConfig, find_seeds
 from hepml.sim.geometry import TrackerGeometry
 
 MODEL_NAME = "hit_bigru"
@@ -72,6 +71,19 @@ def seeding_config(cfg: dict[str, Any]) -> SeedingConfig:
     )
 
 
+def second_pass_config(cfg: dict[str, Any]) -> SeedingConfig | None:
+    """The second pass's seeding: this task's seeding with ``hit_labeller.second_pass``'s
+    overrides; None when it names no layer triplets."""
+    over = cfg[TASK]["second_pass"]
+    if not over.get("layer_triplets"):
+        return None
+    merged = {**cfg["ghost_filter"]["seeding"], **cfg[TASK]["seeding"], **over}
+    try:
+        return SeedingConfig.from_config(cfg, merged)
+    except HepmlError as exc:
+        raise HepmlError(str(exc).replace("seeding.", f"{TASK}.second_pass.", 1)) from None
+
+
 def model_hparams(cfg: dict[str, Any]) -> dict[str, Any]:
     """HitBiGRU constructor arguments: the feature count from the data contract, the rest from ``hit_labeller.model``."""
     m = cfg[TASK]["model"]
@@ -91,7 +103,7 @@ class Reconstruction:
     seeding: SeedingConfig
     roads: RoadConfig
     building: BuildingConfig
-    second_pass: tuple[tuple[int, int, int], ...] = ()
+    second_pass: SeedingConfig | None = None
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> Reconstruction:
@@ -100,9 +112,7 @@ class Reconstruction:
             seeding=seeding_config(cfg),
             roads=RoadConfig.from_config(cfg),
             building=BuildingConfig.from_config(cfg),
-            second_pass=triplet_kinds(
-                cfg[TASK]["second_pass_triplets"], f"{TASK}.second_pass_triplets"
-            ),
+            second_pass=second_pass_config(cfg),
         )
 
 
@@ -112,9 +122,8 @@ def event_roads(
 ) -> tuple[Roads, np.ndarray, int]:
     """Seeds and roads of ONE event's hits (barrel hits only).
 
-    With ``second_pass`` (iterative tracking) the hits no kept road's follower
-    picked are seeded again with those layer triplets, and their roads follow
-    the first pass's. Returns ``(roads, rows, n_seeds)``: ``roads.hit`` indexes
+    With a ``second_pass`` seeding (iterative tracking) the hits no kept road's
+    follower picked are seeded again, and their roads follow the first pass's. Returns ``(roads, rows, n_seeds)``: ``roads.hit`` indexes
     ``rows``, the rows of ``hits`` on barrel layers.
     """
     g = reco.geometry
@@ -130,8 +139,7 @@ def event_roads(
     if reco.second_pass:
         free = np.ones(len(rows), dtype=bool)
         free[roads.hit[roads.picked]] = False
-        again = dataclasses.replace(reco.seeding, layer_triplets=reco.second_pass)
-        seeds = find_seeds(x, y, z, lay, again, g, allowed=free, hits=shared)
+        seeds = find_seeds(x, y, z, lay, reco.second_pass, g, allowed=free, hits=shared)
         more = build_roads(x, y, z, lay, seeds, g, reco.roads, pid, hits=shared)
         roads = Roads.concat([roads, more])
         n_seeds += len(seeds)
