@@ -5,9 +5,10 @@ TrackML density), then times, per event and in this one process:
 
 * a bare numpy pass over the hits (r and phi of every hit, hits sorted by layer
   and phi: the least any reconstruction does), the baseline;
-* the seeding alone (:func:`hepml.reco.seeding.find_seeds`, the shared seeding);
+* the first pass's seeding alone (:func:`hepml.reco.seeding.find_seeds`);
 * the whole chain of ``hepml reconstruct`` (:func:`hepml.tasks.hit_labeller.reconstruct_event`):
-  seeding + roads + road follower, the Bi-GRU, track building.
+  both tracking passes' seeding + roads + road follower + ambiguity resolution, the
+  Bi-GRU, track building.
 
 One thread for numpy's BLAS and torch. Without a trained checkpoint the network
 runs with untrained weights of the configured size (same cost; the note says so).
@@ -105,16 +106,16 @@ def main() -> None:
             parts[k] = parts.get(k, 0.0) + v / args.events
     per_event = float(np.mean(t_all))
     print(
-        f"events {args.events} (+1 warm-up), hits_per_event {np.mean(n_hits):.0f}, seeds_per_event {np.mean(n_seeds):.0f}"
+        f"events {args.events} (+1 warm-up), hits_per_event {np.mean(n_hits):.0f}, first_pass_seeds_per_event {np.mean(n_seeds):.0f}"
     )
     print(f"bare_numpy_pass_s {np.mean(t_bare):.4f}")
-    print(f"seeding_only_s {np.mean(t_seed):.3f}")
+    print(f"first_pass_seeding_s {np.mean(t_seed):.3f}")
     print(
         "chain_s "
         + " ".join(f"{k} {v:.3f}" for k, v in parts.items())
-        + "  (roads includes the seeding)"
+        + "  (roads includes both passes' seeding)"
     )
-    print(f"ratio_to_seeding {per_event / np.mean(t_seed):.2f}")
+    print(f"ratio_to_first_pass_seeding {per_event / np.mean(t_seed):.2f}")
     print(f"ratio_to_bare_pass {per_event / np.mean(t_bare):.0f}")
     sys.stdout.flush()
     print(f"seconds_per_event {per_event:.3f}")

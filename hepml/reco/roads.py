@@ -46,8 +46,8 @@ the smallest mean chi2), and roads winning less than that fraction of their
 track are dropped (duplicates, and fake seeds that ran into a real track).
 
 The search uses :class:`hepml.reco.seeding.PhiZIndex` (hits of a layer sorted by
-z bin and phi, with a cell table); a TrackML-density event with ~1.6 x 10^4
-confirmed seeds (from 0.15 GeV) takes about 0.3 s on one core
+z bin and phi, with a cell table); a TrackML-density event's ~7.5 x 10^3
+first-pass seeds (from 0.2 GeV) take about 0.2 s on one core
 (``benchmarks/reconstruct.py``).
 """
 
@@ -260,7 +260,8 @@ def _won_fraction(
     several roads goes to the road with the most hits, then the smallest mean
     chi2 of its picks. A road that wins less than half its hits follows a track
     a better road holds: a duplicate, or a fake seed that ran into a real track
-    (at TrackML density ~60% of the roads, ~1% of them true).
+    (at TrackML density, default config: 87% of the fake-seeded roads, 0.1% of
+    the others).
     """
     n_seeds = len(alive)
     e = np.flatnonzero(alive[seed])
