@@ -15,7 +15,7 @@ from hepml.evaluate.roc import auc
 from hepml.features import sequences as seq
 from hepml.models import build_model
 from hepml.models.ghost_lstm import GhostLSTM
-from hepml.reco.fit import LayerResolution, helix_from_truth, predict_on_cylinder
+from hepml.reco.fit import LayerResolution, helix_from_beamline, predict_on_cylinder
 from hepml.reco.following import FollowingConfig, find_candidates
 from hepml.reco.seeding import SeedingConfig
 from hepml.sim.geometry import TrackerGeometry
@@ -94,16 +94,9 @@ def toy_candidates():
     n = 30
     pt = 10 ** rng.uniform(0, 1, n)
     phi = np.linspace(-np.pi, np.pi, n, endpoint=False)
-    truth = helix_from_truth(
-        np.zeros(n),
-        np.zeros(n),
-        rng.normal(0, 30, n),
-        pt * np.cos(phi),
-        pt * np.sin(phi),
-        pt * np.sinh(rng.uniform(-0.5, 0.5, n)),
-        rng.choice([-1, 1], n),
-        2.0,
-    )
+    vz = rng.normal(0, 30, n)
+    eta = rng.uniform(-0.5, 0.5, n)
+    truth = helix_from_beamline(pt, phi, eta, vz, rng.choice([-1, 1], n), 2.0)
     cols = [predict_on_cylinder(truth, layer.radius_mm) for layer in geometry.layers]
     x, y, z = (np.concatenate([c[i] for c in cols]) for i in range(3))
     lay = np.repeat(np.arange(geometry.n_layers), n)

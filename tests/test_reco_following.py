@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from hepml import config
-from hepml.reco.fit import LayerResolution, fit_candidates, helix_from_truth, predict_on_cylinder
+from hepml.reco.fit import (
+    LayerResolution,
+    fit_candidates,
+    helix_from_beamline,
+    helix_from_truth,
+    predict_on_cylinder,
+)
 from hepml.reco.following import FollowingConfig, find_candidates
 from hepml.reco.matching import match_tracks
 from hepml.reco.seeding import SeedingConfig
@@ -22,15 +28,8 @@ def test_isolated_helices_are_found_whole():
     pt = 10 ** rng.uniform(0, 1.3, n)
     phi = np.linspace(-np.pi, np.pi, n, endpoint=False)  # well apart
     eta = rng.uniform(-0.4, 0.4, n)
-    truth = helix_from_truth(
-        np.zeros(n),
-        np.zeros(n),
-        rng.normal(0, 30, n),
-        pt * np.cos(phi),
-        pt * np.sin(phi),
-        pt * np.sinh(eta),
-        rng.choice([-1, 1], n),
-        geometry.bfield_T,
+    truth = helix_from_beamline(
+        pt, phi, eta, rng.normal(0, 30, n), rng.choice([-1, 1], n), geometry.bfield_T
     )
     xs, ys, zs, lays, pids = [], [], [], [], []
     for lay, layer in enumerate(geometry.layers):

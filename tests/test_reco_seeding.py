@@ -10,7 +10,7 @@ import pytest
 
 from hepml import config
 from hepml.errors import HepmlError
-from hepml.reco.fit import LayerResolution, fit_helix, helix_from_truth, predict_on_cylinder
+from hepml.reco.fit import LayerResolution, fit_helix, helix_from_beamline, predict_on_cylinder
 from hepml.reco.seeding import (
     EventHits,
     PhiZIndex,
@@ -67,16 +67,7 @@ def _toy_event(pts, rng, geometry, sigma=0.0):
     eta = rng.uniform(-0.8, 0.8, n)
     q = rng.choice([-1, 1], n)
     vz = rng.normal(0, 55.0, n)
-    truth = helix_from_truth(
-        np.zeros(n),
-        np.zeros(n),
-        vz,
-        pts * np.cos(phi),
-        pts * np.sin(phi),
-        pts * np.sinh(eta),
-        q,
-        geometry.bfield_T,
-    )
+    truth = helix_from_beamline(pts, phi, eta, vz, q, geometry.bfield_T)
     xs, ys, zs, lays, pids = [], [], [], [], []
     for lay in range(4):
         x, y, z, ok = predict_on_cylinder(truth, geometry.layers[lay].radius_mm)
@@ -147,15 +138,8 @@ def test_circle_predictions_are_exact_without_scattering():
     pts = np.array([0.16, 0.3, 1.0, 10.0])
     n = len(pts)
     phi, eta = rng.uniform(-np.pi, np.pi, n), rng.uniform(-1.0, 1.0, n)
-    truth = helix_from_truth(
-        np.zeros(n),
-        np.zeros(n),
-        rng.normal(0, 55.0, n),
-        pts * np.cos(phi),
-        pts * np.sin(phi),
-        pts * np.sinh(eta),
-        np.array([1, -1, 1, -1]),
-        geometry.bfield_T,
+    truth = helix_from_beamline(
+        pts, phi, eta, rng.normal(0, 55.0, n), np.array([1, -1, 1, -1]), geometry.bfield_T
     )
     cross = [predict_on_cylinder(truth, lay.radius_mm) for lay in geometry.layers]
     x = np.concatenate([c[0] for c in cross])

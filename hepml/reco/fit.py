@@ -418,6 +418,23 @@ class LayerResolution:
         return np.where(pad, 1.0, sr), np.where(pad, 1.0, sz)
 
 
+def helix_from_beamline(
+    pt: np.ndarray,
+    phi: np.ndarray,
+    eta: np.ndarray,
+    vz: np.ndarray,
+    q: np.ndarray,
+    bfield_T: float,
+) -> HelixFit:
+    """Helices of primaries from the beam line (vx = vy = 0) at ``vz`` (mm) with
+    transverse momentum ``pt`` (GeV), direction ``phi``, ``eta`` and charge ``q``."""
+    pt = np.asarray(pt, dtype=np.float64)
+    zero = np.zeros_like(pt)
+    return helix_from_truth(
+        zero, zero, vz, pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), q, bfield_T
+    )
+
+
 def fit_candidates(
     x: np.ndarray,
     y: np.ndarray,
