@@ -186,12 +186,16 @@ class SeedingConfig:
 
     @classmethod
     def from_config(
-        cls, cfg: dict[str, Any], section: dict[str, Any] | None = None
+        cls,
+        cfg: dict[str, Any],
+        section: dict[str, Any] | None = None,
+        name: str = "ghost_filter.seeding",
     ) -> SeedingConfig:
-        """From the validated config's ``ghost_filter.seeding`` section (or ``section``)."""
+        """From the validated config's ``ghost_filter.seeding`` section (or ``section``,
+        called ``name`` in error messages)."""
         s = cfg["ghost_filter"]["seeding"] if section is None else section
         return from_section(
-            cls, s, layer_triplets=triplet_kinds(s["layer_triplets"], "seeding.layer_triplets")
+            cls, s, layer_triplets=triplet_kinds(s["layer_triplets"], f"{name}.layer_triplets")
         )
 
 
@@ -229,10 +233,12 @@ _LINE = (lambda r: 1.0, lambda r: r)  # z(r) at small curvature
 class _Extrapolation:
     """Constants of one extrapolation from hits on layers ``fit`` to layer ``target``.
 
-    The prediction is linear in the fit hits' coordinates (small-angle weights
-    ``w_phi``, ``w_z``), so its error is, in quadrature, each fit hit's resolution
-    times its weight, and for a kink theta on every layer j crossed before the
-    target the difference between the kinked path and what the fit makes of it:
+    The prediction is linear in the fit hits' coordinates (in the small-angle
+    form: weights from interpolating in the ``phi_basis`` functions of r, and a
+    straight line in z), so its error is, in quadrature, each fit hit's
+    resolution times its weight, and for a kink theta on every layer j crossed
+    before the farthest point the difference between the kinked path and what
+    the fit makes of it:
     phi: f_j(r) = (1 - r_j/r) for r > r_j, z: g_j(r) = (r - r_j) for r > r_j
     (times 1/sin theta and 1/sin^2 theta for the transverse and z projections).
     """

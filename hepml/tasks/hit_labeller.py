@@ -66,9 +66,9 @@ def _note(msg: str) -> None:
 # --------------------------------------------------------------------------- configuration
 def seeding_config(cfg: dict[str, Any]) -> SeedingConfig:
     """The ghost filter's seeding (``ghost_filter.seeding``) with the overrides of ``hit_labeller.seeding``."""
-    return SeedingConfig.from_config(
-        cfg, {**cfg["ghost_filter"]["seeding"], **cfg[TASK]["seeding"]}
-    )
+    over = cfg[TASK]["seeding"]
+    name = f"{TASK}.seeding" if "layer_triplets" in over else "ghost_filter.seeding"
+    return SeedingConfig.from_config(cfg, {**cfg["ghost_filter"]["seeding"], **over}, name)
 
 
 def second_pass_config(cfg: dict[str, Any]) -> SeedingConfig | None:
@@ -78,10 +78,7 @@ def second_pass_config(cfg: dict[str, Any]) -> SeedingConfig | None:
     if not over.get("layer_triplets"):
         return None
     merged = {**cfg["ghost_filter"]["seeding"], **cfg[TASK]["seeding"], **over}
-    try:
-        return SeedingConfig.from_config(cfg, merged)
-    except HepmlError as exc:
-        raise HepmlError(str(exc).replace("seeding.", f"{TASK}.second_pass.", 1)) from None
+    return SeedingConfig.from_config(cfg, merged, f"{TASK}.second_pass")
 
 
 def model_hparams(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -123,8 +120,9 @@ def event_roads(
     """Seeds and roads of ONE event's hits (barrel hits only).
 
     With a ``second_pass`` seeding (iterative tracking) the hits no kept road's
-    follower picked are seeded again, and their roads follow the first pass's. Returns ``(roads, rows, n_seeds)``: ``roads.hit`` indexes
-    ``rows``, the rows of ``hits`` on barrel layers.
+    follower picked are seeded again, and their roads follow the first pass's.
+    Returns ``(roads, rows, n_seeds)``: ``roads.hit`` indexes ``rows``, the rows
+    of ``hits`` on barrel layers.
     """
     g = reco.geometry
     lay = g.global_layer(hits["volume_id"].to_numpy(), hits["layer_id"].to_numpy())
