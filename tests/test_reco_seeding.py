@@ -96,14 +96,24 @@ def test_min_pt_cut():
     assert np.all(np.diff(lay[seeds], axis=1) > 0)  # inner to outer
 
 
-def test_seeding_efficiency_on_a_dense_event():
-    """TrackML density (default config, ~57k barrel hits, multiple scattering, noise)."""
+@pytest.fixture(scope="module")
+def dense():
+    """One TrackML-density event (default config, ~57k barrel hits, scattering, noise)."""
     cfg = config.load("config/config.yaml")
     geometry = TrackerGeometry.from_config(cfg)
     hits, parts = simulate_events(
-        geometry, TrackerSimConfig.from_config(cfg), np.array([0]), make_rng(11, "test-seeding")
+        geometry,
+        TrackerSimConfig.from_config(cfg),
+        np.array([0]),
+        make_rng(11, "test-seeding"),
     )
     lay = geometry.global_layer(hits["volume_id"].to_numpy(), hits["layer_id"].to_numpy())
+    return cfg, geometry, hits, parts, lay.astype(np.int64)
+
+
+def test_seeding_efficiency_on_a_dense_event(dense):
+    """TrackML density (default config, ~57k barrel hits, multiple scattering, noise)."""
+    cfg, geometry, hits, parts, lay = dense
     x, y, z = (hits[c].to_numpy(np.float64) for c in ("x", "y", "z"))
     pid = hits["particle_id"].to_numpy()
     scfg = SeedingConfig.from_config(cfg)
@@ -178,20 +188,6 @@ def test_extrapolation_error_coefficients():
     assert len(pair.ms_phi) == 2
     assert abs(pair.ms_phi[0][1]) == pytest.approx((r[2] - r[0]) * (r[2] - r[1]) / (r[1] * r[2]))
     assert abs(pair.ms_phi[1][1]) == pytest.approx((r[2] - r[1]) / r[2])
-
-
-@pytest.fixture(scope="module")
-def dense():
-    cfg = config.load("config/config.yaml")
-    geometry = TrackerGeometry.from_config(cfg)
-    hits, parts = simulate_events(
-        geometry,
-        TrackerSimConfig.from_config(cfg),
-        np.array([0]),
-        make_rng(12, "test-seeding-dense"),
-    )
-    lay = geometry.global_layer(hits["volume_id"].to_numpy(), hits["layer_id"].to_numpy())
-    return cfg, geometry, hits, parts, lay.astype(np.int64)
 
 
 def test_third_hit_pulls_follow_the_highland_windows(dense):

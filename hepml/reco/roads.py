@@ -58,10 +58,11 @@ from typing import Any
 
 import numpy as np
 
+from hepml.config import from_section
 from hepml.errors import HepmlError
 from hepml.features.roads import COL, N_FEATURES
 from hepml.reco.fit import HelixFit, LayerResolution, fit_helix, predict_on_cylinder
-from hepml.reco.seeding import _PHI_BASIS_FREE, EventHits, PhiZIndex, _Extrapolation, wrap_phi
+from hepml.reco.seeding import _PHI_BASIS_FREE, EventHits, _Extrapolation, wrap_phi
 from hepml.sim.geometry import TrackerGeometry
 
 _BIG_CHI2 = 1e6
@@ -103,19 +104,7 @@ class RoadConfig:
                     f"hit_labeller.roads.{key}: needs one entry per tracker layer ({n}), got {len(v)}"
                 )
             lists[key] = v
-        return cls(
-            **lists,
-            min_p_GeV=float(r["min_p_GeV"]),
-            min_cos_alpha=float(r["min_cos_alpha"]),
-            max_hits_per_layer=int(r["max_hits_per_layer"]),
-            min_picked=int(r["min_picked"]),
-            min_won_fraction=float(r["min_won_fraction"]),
-            z_bin_mm=float(r["z_bin_mm"]),
-            chi2_max=float(f["chi2_max"]),
-            sigma_scale=float(f["sigma_scale"]),
-            fit_error_scale=float(f["fit_error_scale"]),
-            max_missed=int(f["max_missed"]),
-        )
+        return from_section(cls, {**r, **f}, **lists)
 
     def window(
         self, layer: int, r_mm: float, p_GeV: np.ndarray, radius_mm: np.ndarray
@@ -292,7 +281,8 @@ def build_roads(
     ``x, y, z`` (mm) and ``layer`` (global layer, -1 outside the barrel) are the
     event's (n,) hits; ``seeds`` (S, 3) hit indices, inner to outer;
     ``particle_id`` (n,) the truth, for labels; ``hits`` the same hits as an
-    :class:`hepml.reco.seeding.EventHits` whose layer indexes the seeding built.
+    :class:`hepml.reco.seeding.EventHits` whose layer indexes the seeding built
+    (made here if not given).
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -303,7 +293,9 @@ def build_roads(
     res = LayerResolution.from_geometry(geometry)
     bfield = geometry.bfield_T
     n_seeds = len(seeds)
-    phi_hit = np.arctan2(y, x)
+    if hits is None:
+        hits = EventHits(x, y, z, layer)
+    phi_hit = hits.phi
     K = cfg.max_hits_per_layer
 
     # seeds inner to outer by radius
@@ -402,12 +394,7 @@ def build_roads(
             alive[act[missed[act] > cfg.max_missed]] = False
             continue
         phi_s = np.arctan2(ys, xs)
-        index = (
-            hits.index(lay, cfg.z_bin_mm)
-            if hits is not None
-            else PhiZIndex(phi_hit[on_layer], z[on_layer], on_layer, cfg.z_bin_mm)
-        )
-        q, h = index.query(phi_s, w_r / r_l, zs - w_z, zs + w_z)
+        q, h = hits.index(lay, cfg.z_bin_mm).query(phi_s, w_r / r_l, zs - w_z, zs + w_z)
         nwin = np.bincount(q, minlength=len(act))
         # residuals to the seed helix, normalised by the window
         u = r_l * wrap_phi(phi_hit[h] - phi_s[q]) / w_r[q]

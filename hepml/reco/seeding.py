@@ -145,12 +145,7 @@ class PhiZIndex:
         b_lo, b_hi = self._bin(z_lo), self._bin(z_hi)
         # one (query, z bin) pair per bin the z window overlaps, in query order, so
         # that the matches come out sorted by query
-        n_bins = b_hi - b_lo + 1
-        if int(n_bins.max()) == 1:
-            qb, zb = np.arange(len(phi)), b_lo
-        else:
-            qb = np.repeat(np.arange(len(phi)), n_bins)
-            zb = b_lo[qb] + (np.arange(len(qb)) - np.repeat(np.cumsum(n_bins) - n_bins, n_bins))
+        qb, zb = expand_ranges(b_lo, b_hi + 1)
         base = zb * _KEY_STRIDE + 3.0 * np.pi + phi[qb]
         hq = half[qb]
         lo = self.ptr[self._cell(base - hq)]
@@ -216,6 +211,13 @@ def highland_sq(p_GeV: np.ndarray, x_over_x0: float, inv_sin: np.ndarray) -> np.
     """
     t = x_over_x0 * inv_sin
     return (0.0136 / p_GeV) ** 2 * t * (1.0 + 0.038 * np.log(t)) ** 2
+
+
+def _window_momentum(pt_GeV: np.ndarray, cot: np.ndarray, min_pt_GeV: float) -> np.ndarray:
+    """Momentum the windows' scattering is computed at: the candidate's, taken 20% low
+    (its own error), at least 0.8 ``min_pt_GeV`` and at most 10 TeV (straight lines)."""
+    p = np.minimum(pt_GeV, 1e4) * np.sqrt(1.0 + cot * cot)
+    return np.maximum(0.8 * p, 0.8 * min_pt_GeV)
 
 
 def _interp_weights(r_fit: np.ndarray, basis: tuple, r_t: float) -> np.ndarray:
@@ -401,7 +403,7 @@ class _DoubletBlock:
         s_b = _arc_from_chord(rb, kappa)
         cot = (z[b] - z[a]) / (s_b - s_a)
         pt = GEV_PER_T_MM * abs(bfield_T) / np.maximum(np.abs(kappa), 1e-12)
-        p = np.maximum(0.8 * pt * np.sqrt(1.0 + cot * cot), 0.8 * cfg.min_pt_GeV)
+        p = _window_momentum(pt, cot, cfg.min_pt_GeV)
         return cls(
             l1, l2, a, b, kappa, s_b, np.arcsin(np.clip(0.5 * kappa * rb, -1.0, 1.0)), cot, p
         )
@@ -573,9 +575,7 @@ def _nearest(
     hit = np.full(len(circ.radius), -1, dtype=np.int64)
     dist = np.full(len(circ.radius), np.inf)
     cot = circ.cot
-    p = np.maximum(
-        0.8 * np.minimum(circ.pt(bfield_T), 1e4) * np.sqrt(1.0 + cot * cot), 0.8 * cfg.min_pt_GeV
-    )
+    p = _window_momentum(circ.pt(bfield_T), cot, cfg.min_pt_GeV)
     phi_s, zs, sin_a, ok = circ.predict(float(res.radius_mm[target]))
     todo = np.flatnonzero(ok)
     phi_s, zs, sin_a = phi_s[ok], zs[ok], sin_a[ok]
