@@ -7,9 +7,15 @@ interrupted job never leaves a half-written output behind.
 Tracker events (TrackML names and units: mm, GeV, ns) are two tables, one row
 per hit and one per particle, each with an ``event_id`` column:
 
-* ``hits``: ``event_id, hit_id, x, y, z, volume_id, layer_id, particle_id`` plus
-  the truth at the hit ``tx, ty, tz, tpx, tpy, tpz`` (``particle_id`` 0 is noise);
-* ``particles``: ``event_id, particle_id, vx, vy, vz, px, py, pz, q, nhits``.
+* ``hits``: ``event_id, hit_id, x, y, z, volume_id, layer_id, module_id,
+  particle_id`` plus the truth at the hit ``tx, ty, tz, tpx, tpy, tpz``
+  (``particle_id`` 0 is noise);
+* ``particles``: ``event_id, particle_id, vx, vy, vz, px, py, pz, q, nhits,
+  particle_type`` (PDG code; 0 where a file does not say, as TrackML's
+  hits-only events).
+
+TrackML CSV files are read as ``.csv`` or ``.csv.gz`` (whichever exists) and
+written as either.
 
 In a ROOT file each table is a flat TTree of the same name, one entry per row.
 """
@@ -36,6 +42,7 @@ HIT_COLUMNS: dict[str, str] = {
     "z": "float32",
     "volume_id": "int32",
     "layer_id": "int32",
+    "module_id": "int64",
     "particle_id": "int64",
     "tx": "float32",
     "ty": "float32",
@@ -55,6 +62,7 @@ PARTICLE_COLUMNS: dict[str, str] = {
     "pz": "float32",
     "q": "int32",
     "nhits": "int32",
+    "particle_type": "int32",
 }
 TRACKER_TREES = {"hits": HIT_COLUMNS, "particles": PARTICLE_COLUMNS}
 
@@ -223,14 +231,18 @@ def _check_event_name(event: str) -> None:
 
 
 def write_trackml_csv(
-    directory: str | Path, event: str, hits: pd.DataFrame, particles: pd.DataFrame
+    directory: str | Path,
+    event: str,
+    hits: pd.DataFrame,
+    particles: pd.DataFrame,
+    compress: bool = False,
 ) -> list[Path]:
     """Write one event as TrackML's ``-hits.csv``, ``-truth.csv`` and ``-particles.csv``.
 
-    ``hits`` needs the :data:`HIT_COLUMNS` of one event; the truth file's
-    ``weight`` column is the TrackML score weight of each hit
-    (:func:`hepml.evaluate.trackml.hit_weights`) unless ``hits`` has one.
-    Returns the three paths.
+    ``hits`` needs the :data:`HIT_COLUMNS` of one event (``module_id`` 0 where
+    absent); the truth file's ``weight`` column is the TrackML score weight of
+    each hit (:func:`hepml.evaluate.trackml.hit_weights`) unless ``hits`` has
+    one. ``compress`` writes ``.csv.gz`` files. Returns the three paths.
     """
     from hepml.evaluate.trackml import hit_weights
 
@@ -242,6 +254,10 @@ def write_trackml_csv(
     else:
         weight = hit_weights(h, particles)
     module = h["module_id"].to_numpy() if "module_id" in h else np.zeros(len(h), dtype=np.int64)
+    part_cols = [c for c in PARTICLE_COLUMNS if c != "event_id"]
+    parts = particles.reset_index(drop=True)
+    if "particle_type" not in parts:
+        parts = parts.assign(particle_type=np.zeros(len(parts), dtype=np.int32))
     tables = {
         "hits": pd.DataFrame(
             {
@@ -262,24 +278,31 @@ def write_trackml_csv(
                 "weight": np.asarray(weight, dtype=np.float32),
             }
         ),
-        "particles": particles[[c for c in PARTICLE_COLUMNS if c != "event_id"]].reset_index(
-            drop=True
-        ),
+        "particles": parts[part_cols],
     }
+    suffix = ".csv.gz" if compress else ".csv"
     out = []
     for kind, df in tables.items():
-        p = directory / f"{event}-{kind}.csv"
+        p = directory / f"{event}-{kind}{suffix}"
         with atomic_output(p) as tmp:
-            df.to_csv(tmp, index=False, float_format=_FLOAT_FMT)
+            # the temporary name ends in .tmp.csv[.gz]: pandas compresses by that suffix
+            df.to_csv(tmp, index=False, float_format=_FLOAT_FMT, compression="infer")
         out.append(p)
     return out
 
 
+def trackml_file(directory: str | Path, event: str, kind: str) -> Path:
+    """The path of ``<event>-<kind>.csv`` in ``directory``, or of its ``.csv.gz`` if only that exists."""
+    plain = Path(directory) / f"{event}-{kind}.csv"
+    gz = plain.with_name(plain.name + ".gz")
+    return gz if not plain.is_file() and gz.is_file() else plain
+
+
 def _read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
     if not path.is_file():
-        raise HepmlError(f"TrackML file '{path}' does not exist")
+        raise HepmlError(f"TrackML file '{path}' does not exist (nor its .csv.gz)")
     try:
-        df = pd.read_csv(path)
+        df = pd.read_csv(path, compression="infer")
     except Exception as exc:
         raise HepmlError(f"'{path}' is not a readable CSV file ({type(exc).__name__})") from None
     missing = [c for c in required if c not in df.columns]
@@ -291,19 +314,25 @@ def _read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
 def read_trackml_csv(
     directory: str | Path, event: str, event_id: int | None = None, truth: bool | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Read one TrackML-format event into the tables of this module.
+    """Read one TrackML-format event (``.csv`` or ``.csv.gz``) into the tables of this module.
 
     ``truth=None`` reads ``-truth.csv`` and ``-particles.csv`` when both exist;
     without truth, ``particle_id`` is -1 (unknown) and no particle table is returned.
-    ``event_id`` defaults to the number in the event name.
+    ``event_id`` defaults to the number in the event name. A hits file without
+    ``module_id`` gets 0; a particles file without ``particle_type`` gets 0.
     """
     _check_event_name(event)
     directory = Path(directory)
     eid = int(event[5:]) if event_id is None else int(event_id)
     hits = _read_csv(
-        directory / f"{event}-hits.csv", ["hit_id", "x", "y", "z", "volume_id", "layer_id"]
+        trackml_file(directory, event, "hits"), ["hit_id", "x", "y", "z", "volume_id", "layer_id"]
     )
-    tpath, ppath = directory / f"{event}-truth.csv", directory / f"{event}-particles.csv"
+    if "module_id" not in hits:
+        hits["module_id"] = 0
+    tpath, ppath = (
+        trackml_file(directory, event, "truth"),
+        trackml_file(directory, event, "particles"),
+    )
     have_truth = tpath.is_file() and ppath.is_file() if truth is None else truth
     hits.insert(0, "event_id", eid)
     particles = None
@@ -315,10 +344,14 @@ def read_trackml_csv(
         if t["particle_id"].isna().any():
             raise HepmlError(f"'{tpath}' does not cover every hit_id of the hits file")
         hits["particle_id"] = t["particle_id"].to_numpy()
-        for c in TRUTH_AT_HIT:
+        for c in (*TRUTH_AT_HIT, "weight"):
             if c in t:
                 hits[c] = t[c].to_numpy()
-        particles = _read_csv(ppath, [c for c in PARTICLE_COLUMNS if c != "event_id"])
+        particles = _read_csv(
+            ppath, [c for c in PARTICLE_COLUMNS if c not in ("event_id", "particle_type")]
+        )
+        if "particle_type" not in particles:
+            particles["particle_type"] = 0
         particles.insert(0, "event_id", eid)
         particles = _typed_frame(
             {c: particles[c].to_numpy() for c in particles.columns}, PARTICLE_COLUMNS

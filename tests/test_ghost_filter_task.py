@@ -13,7 +13,7 @@ from hepml.cli import main
 from hepml.errors import HepmlError
 from hepml.evaluate.roc import read_metrics
 from hepml.features import sequences as seq
-from hepml.io import read_tracker_root, write_tracker_root
+from hepml.io import HIT_COLUMNS, PARTICLE_COLUMNS, read_tracker_root, write_tracker_root
 from hepml.sim.tracker import simulate_shard
 from hepml.tasks import ghost_filter
 
@@ -107,33 +107,8 @@ def test_corrupt_root_is_one_line_and_writes_nothing(cfg, shards, tmp_path, caps
 
 
 def test_empty_shard_gives_an_empty_dataset_and_training_refuses_it(cfg, tmp_path):
-    empty_h = pd.DataFrame(
-        {
-            c: np.zeros(0)
-            for c in (
-                "event_id",
-                "hit_id",
-                "x",
-                "y",
-                "z",
-                "volume_id",
-                "layer_id",
-                "particle_id",
-                "tx",
-                "ty",
-                "tz",
-                "tpx",
-                "tpy",
-                "tpz",
-            )
-        }
-    )
-    empty_p = pd.DataFrame(
-        {
-            c: np.zeros(0)
-            for c in ("event_id", "particle_id", "vx", "vy", "vz", "px", "py", "pz", "q", "nhits")
-        }
-    )
+    empty_h = pd.DataFrame({c: np.zeros(0, dtype=t) for c, t in HIT_COLUMNS.items()})
+    empty_p = pd.DataFrame({c: np.zeros(0, dtype=t) for c, t in PARTICLE_COLUMNS.items()})
     sim = tmp_path / "shard0.root"
     write_tracker_root(sim, empty_h, empty_p)
     out = tmp_path / "shard0.npz"

@@ -68,8 +68,9 @@ def test_root_round_trip_keeps_every_value(
     assert len(h2) == 2 * len(hits) and len(p2) == 2 * len(parts)
 
 
+@pytest.mark.parametrize("compress", [False, True], ids=["csv", "csv.gz"])
 def test_root_to_trackml_csv_to_root_keeps_every_value(
-    tmp_path: Path, events: tuple[pd.DataFrame, pd.DataFrame]
+    tmp_path: Path, events: tuple[pd.DataFrame, pd.DataFrame], compress: bool
 ) -> None:
     hits, parts = events
     first = tmp_path / "first.root"
@@ -80,12 +81,17 @@ def test_root_to_trackml_csv_to_root_keeps_every_value(
     back_h, back_p = [], []
     for eid in (7, 12):
         name = trackml_event_name(eid)
-        paths = write_trackml_csv(csv_dir, name, h0[h0.event_id == eid], p0[p0.event_id == eid])
+        paths = write_trackml_csv(
+            csv_dir, name, h0[h0.event_id == eid], p0[p0.event_id == eid], compress=compress
+        )
+        ext = ".csv.gz" if compress else ".csv"
         assert [p.name for p in paths] == [
-            f"{name}-hits.csv",
-            f"{name}-truth.csv",
-            f"{name}-particles.csv",
+            f"{name}-hits{ext}",
+            f"{name}-truth{ext}",
+            f"{name}-particles{ext}",
         ]
+        if compress:  # really gzip, not text under a .gz name
+            assert paths[0].read_bytes()[:2] == b"\x1f\x8b"
         truth = pd.read_csv(paths[1])
         assert truth.weight.sum() == pytest.approx(1.0, rel=1e-5)  # TrackML weights of one event
         assert (truth.weight[truth.particle_id == 0] == 0).all()

@@ -41,6 +41,7 @@ def _endcap_hits(first_id: int, event_id: int, g: np.random.Generator) -> pd.Dat
             * g.uniform(600, 1400, n).astype(np.float32),
             "volume_id": np.where(np.arange(n) % 2 == 0, 7, 9).astype(np.int32),
             "layer_id": np.full(n, 2, dtype=np.int32),
+            "module_id": np.ones(n, dtype=np.int64),
             "particle_id": np.zeros(n, dtype=np.int64),
         }
     )

@@ -344,6 +344,7 @@ def simulate_events(
             "z": blk[2],
             "volume_id": np.repeat(np.tile(vol, n_ev), flat),
             "layer_id": np.repeat(np.tile(lid, n_ev), flat),
+            "module_id": np.zeros(n_hits, dtype=np.int64),
             "particle_id": np.concatenate(hit_pid) if hit_pid else np.empty(0, np.int64),
             **{c: blk[3 + i] for i, c in enumerate(("tx", "ty", "tz", "tpx", "tpy", "tpz"))},
         },
@@ -357,6 +358,7 @@ def simulate_events(
             **{c: parts[c].astype(np.float32) for c in ("vx", "vy", "vz", "px", "py", "pz")},
             "q": parts["q"],
             "nhits": nhits,
+            "particle_type": np.where(parts["q"] > 0, 211, -211).astype(np.int32),
         },
         copy=False,
     )

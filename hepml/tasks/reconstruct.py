@@ -150,10 +150,8 @@ def score(args: argparse.Namespace) -> None:
             f"event '{args.event}' in '{args.input}' has no truth ({args.event}-truth.csv and {args.event}-particles.csv): cannot score"
         )
     sub = _read_submission(args.submission)
-    truth_csv = pd.read_csv(args.input / f"{args.event}-truth.csv")
-    if "weight" in truth_csv.columns:
-        w = truth_csv.set_index("hit_id")["weight"].reindex(hits["hit_id"].to_numpy())
-        hits["weight"] = w.to_numpy(np.float64)
+    if "weight" in hits.columns:  # the truth file's own weights
+        hits["weight"] = hits["weight"].to_numpy(np.float64)
     else:
         hits["weight"] = hit_weights(hits, particles)
     unknown = ~sub["hit_id"].isin(hits["hit_id"])
