@@ -38,6 +38,7 @@ VERBS: dict[str, tuple[str, str]] = {
         "reconstruct a TrackML-format event with the hit labeller",
     ),
     "score": ("hepml.tasks.reconstruct", "TrackML score of a submission against the event's truth"),
+    "detector": ("hepml.detector.cli", "print the detector's surfaces; write its detectors.csv"),
 }
 
 
