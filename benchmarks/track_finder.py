@@ -36,7 +36,7 @@ from hepml.reco.following import FollowingConfig, follow_seeds  # noqa: E402
 from hepml.reco.matching import match_tracks  # noqa: E402
 from hepml.reco.seeding import SeedingConfig, find_seeds  # noqa: E402
 from hepml.rng import rng as make_rng  # noqa: E402
-from hepml.sim.geometry import TrackerGeometry  # noqa: E402
+from hepml.detector.layers import TrackerGeometry  # noqa: E402
 from hepml.sim.tracker import TrackerSimConfig, simulate_events  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -38,6 +38,10 @@ VERBS: dict[str, tuple[str, str]] = {
         "reconstruct a TrackML-format event with the hit labeller",
     ),
     "score": ("hepml.tasks.reconstruct", "TrackML score of a submission against the event's truth"),
+    "compare-real": (
+        "hepml.evaluate.compare_cli",
+        "compare a simulated event with a real TrackML event",
+    ),
     "detector": ("hepml.detector.cli", "print the detector's surfaces; write its detectors.csv"),
 }
 

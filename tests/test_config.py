@@ -20,8 +20,13 @@ def test_defaults_are_filled_and_shipped_configs_validate() -> None:
     cfg = config.validate({})
     assert cfg["workflow"]["tracker_shards"] >= 2
     assert cfg["training"]["device"] == "auto"
-    assert len(cfg["tracker"]["layers"]) == 10
-    assert [lay["radius_mm"] for lay in cfg["tracker"]["layers"]][:4] == [32.0, 72.0, 116.0, 172.0]
+    assert (
+        cfg["tracker"]["field"]["model"] == "solenoid"
+        and cfg["tracker"]["field"]["central_T"] == 2.0
+    )
+    assert {7, 8, 9, 12, 13, 14, 16, 17, 18} <= {
+        v for m in cfg["tracker"]["material"] for v in m["volumes"]
+    }
     for name in ("config.yaml", "test.yaml"):
         loaded = config.load(ROOT / "config" / name)
         assert loaded["seed"] >= 0
@@ -38,7 +43,10 @@ def test_defaults_are_filled_and_shipped_configs_validate() -> None:
             "key 'workflow.tracker_shards': value 1 is out of range",
         ),
         ("training:\n  device: tpu\n", "key 'training.device'"),
-        ("tracker:\n  bfield_T: -2\n", "key 'tracker.bfield_T': value -2 is out of range"),
+        (
+            "tracker:\n  field:\n    central_T: -2\n",
+            "key 'tracker.field.central_T': value -2 is out of range",
+        ),
         ("seed: [1\n", "not valid YAML at line"),
         ("- 1\n- 2\n", "top level must be a mapping"),
     ],

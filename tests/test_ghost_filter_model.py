@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from hepml import config
+from hepml.detector.layers import TrackerGeometry
 from hepml.errors import HepmlError
 from hepml.evaluate.roc import auc
 from hepml.features import sequences as seq
@@ -18,7 +19,6 @@ from hepml.models.ghost_lstm import GhostLSTM
 from hepml.reco.fit import LayerResolution, helix_from_beamline, predict_on_cylinder
 from hepml.reco.following import FollowingConfig, find_candidates
 from hepml.reco.seeding import SeedingConfig
-from hepml.sim.geometry import TrackerGeometry
 from hepml.train import TensorData, TrainerConfig, fit, predict
 
 

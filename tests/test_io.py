@@ -11,6 +11,7 @@ import pytest
 
 from hepml import config
 from hepml.cli import main
+from hepml.detector.layers import TrackerGeometry
 from hepml.errors import HepmlError
 from hepml.io import (
     HIT_COLUMNS,
@@ -24,7 +25,6 @@ from hepml.io import (
     write_tracker_root,
     write_trackml_csv,
 )
-from hepml.sim.geometry import TrackerGeometry
 from hepml.sim.tracker import TrackerSimConfig, simulate_events
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hepml import config
+from hepml.detector.layers import TrackerGeometry
 from hepml.reco.fit import (
     GEV_PER_T_MM,
     LayerResolution,
@@ -14,7 +15,6 @@ from hepml.reco.fit import (
     predict_on_cylinder,
     residuals,
 )
-from hepml.sim.geometry import TrackerGeometry
 
 B = 2.0
 

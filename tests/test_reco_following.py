@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hepml import config
+from hepml.detector.layers import TrackerGeometry
 from hepml.reco.fit import (
     LayerResolution,
     fit_candidates,
@@ -16,7 +17,6 @@ from hepml.reco.following import FollowingConfig, find_candidates
 from hepml.reco.matching import match_tracks
 from hepml.reco.seeding import SeedingConfig
 from hepml.rng import rng as make_rng
-from hepml.sim.geometry import TrackerGeometry
 from hepml.sim.tracker import TrackerSimConfig, simulate_events
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from hepml import config
+from hepml.detector.layers import TrackerGeometry
 from hepml.errors import HepmlError
 from hepml.reco.fit import LayerResolution, fit_helix, helix_from_beamline, predict_on_cylinder
 from hepml.reco.seeding import (
@@ -25,7 +26,6 @@ from hepml.reco.seeding import (
     wrap_phi,
 )
 from hepml.rng import rng as make_rng
-from hepml.sim.geometry import TrackerGeometry
 from hepml.sim.tracker import TrackerSimConfig, simulate_events
 from hepml.tasks.hit_labeller import seeding_config
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from hepml import config
+from hepml.detector.layers import TrackerGeometry
 from hepml.features.roads import COL, FEATURES, N_FEATURES, pad_roads, unpad
 from hepml.reco.roads import RoadConfig, build_roads, seed_majority
 from hepml.reco.seeding import find_seeds
 from hepml.rng import rng
-from hepml.sim.geometry import TrackerGeometry
 from hepml.sim.tracker import TrackerSimConfig, simulate_events
 from hepml.tasks.hit_labeller import seeding_config
 

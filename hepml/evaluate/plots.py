@@ -18,10 +18,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hepml.io import atomic_output
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 ONE_SIGMA = 0.6827
 INTERVALS = ("clopper-pearson", "wilson")
@@ -191,3 +195,192 @@ def efficiency_plot(
         series[name] = binned_efficiency(xv, ok, bins, cl=cl, interval=interval)
     plot_binned(path, bins, series, xlabel, ylabel, title=title, logx=logx, ylim=ylim)
     return series
+
+
+# --------------------------------------------------------------------------- distributions
+def histogram_fractions(
+    values: np.ndarray, bins: Sequence[float] | np.ndarray, *, overflow: bool = True
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Fraction of the entries in each bin, its Poisson error ``sqrt(k) / n``, and ``n``.
+
+    ``n`` counts every finite entry; with ``overflow`` the entries below (above)
+    the bins are added to the first (last) bin, else they are left out of the
+    bins (but still counted in ``n``).
+    """
+    b = _check_bins(bins)
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if overflow:
+        v = np.clip(v, b[0], b[-1])
+    k = np.histogram(v, bins=b)[0].astype(np.float64)
+    n = len(v)
+    nn = max(n, 1)
+    return k / nn, np.sqrt(k) / nn, n
+
+
+def _draw_histograms(
+    ax: Axes,
+    b: np.ndarray,
+    samples: Mapping[str, np.ndarray],
+    *,
+    density: bool,
+    overflow: bool,
+    reference: tuple[np.ndarray, np.ndarray, str] | None,
+) -> dict[str, np.ndarray]:
+    width = np.diff(b)
+    centre = 0.5 * (b[:-1] + b[1:])
+    out = {}
+    for i, (name, values) in enumerate(samples.items()):
+        frac, err, _ = histogram_fractions(values, b, overflow=overflow)
+        if density:
+            frac, err = frac / width, err / width
+        out[name] = frac
+        colour = f"C{i % 10}"
+        ax.stairs(frac, b, color=colour, lw=1.4, label=name)
+        ax.errorbar(centre, frac, yerr=err, fmt="none", ecolor=colour, lw=0.8, capsize=0)
+    if reference is not None:
+        rx, ry, rlabel = reference
+        ax.plot(rx, ry, color="0.35", ls="--", lw=1.0, label=rlabel)
+    return out
+
+
+def plot_histograms(
+    path: str | Path,
+    bins: Sequence[float] | np.ndarray,
+    samples: Mapping[str, np.ndarray],
+    xlabel: str,
+    ylabel: str = "fraction of entries",
+    *,
+    title: str = "",
+    logx: bool = False,
+    logy: bool = False,
+    density: bool = False,
+    overflow: bool = True,
+    reference: tuple[np.ndarray, np.ndarray, str] | None = None,
+) -> dict[str, np.ndarray]:
+    """Normalised histograms of several samples on one axis (a shape comparison), as a PNG.
+
+    Each sample is drawn as a step line of its fractions per bin
+    (:func:`histogram_fractions`; divided by the bin width with ``density``)
+    with Poisson error bars; ``reference`` ``(x, y, label)`` adds a dashed curve.
+    Returns ``{sample: fractions}`` as plotted.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    b = _check_bins(bins)
+    fig = Figure(figsize=(5.6, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    out = _draw_histograms(ax, b, samples, density=density, overflow=overflow, reference=reference)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlim(b[0], b[-1])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    if samples:
+        ax.legend(fontsize=8)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    return out
+
+
+def plot_histogram_grid(
+    path: str | Path,
+    bins: Sequence[float] | np.ndarray,
+    panels: Mapping[str, Mapping[str, np.ndarray]],
+    xlabel: str,
+    ylabel: str = "fraction of entries",
+    *,
+    ncols: int = 2,
+    density: bool = False,
+    overflow: bool = True,
+    logy: bool = False,
+    reference: tuple[np.ndarray, np.ndarray, str] | None = None,
+) -> None:
+    """:func:`plot_histograms` for several panels ``{panel title: {sample: values}}`` on one PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not panels:
+        raise ValueError("no panel to plot")
+    b = _check_bins(bins)
+    nrows = -(-len(panels) // ncols)
+    fig = Figure(figsize=(3.6 * ncols, 2.9 * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax, (title, samples) in zip(axes.ravel(), panels.items(), strict=False):
+        _draw_histograms(ax, b, samples, density=density, overflow=overflow, reference=reference)
+        if logy:
+            ax.set_yscale("log")
+        ax.set_xlim(b[0], b[-1])
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.set_ylabel(ylabel, fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.set_visible(False)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+
+
+def plot_categories(
+    path: str | Path,
+    labels: Sequence[str],
+    series: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    ylabel: str,
+    *,
+    xlabel: str = "",
+    title: str = "",
+    logy: bool = False,
+) -> None:
+    """A value per named category for several series, ``{series: (value, error)}``, as a PNG.
+
+    Points with error bars, the series side by side within each category; NaN
+    values (a category a series does not have) are left out.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n = len(labels)
+    fig = Figure(figsize=(max(5.6, 0.22 * n + 1.5), 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    x = np.arange(n, dtype=np.float64)
+    markers = "osD^vP*X"
+    step = 0.6 / max(len(series), 1)
+    for i, (name, (val, err)) in enumerate(series.items()):
+        v, e = np.asarray(val, dtype=np.float64), np.asarray(err, dtype=np.float64)
+        if v.shape != (n,) or e.shape != (n,):
+            raise ValueError(f"series '{name}' has {v.shape} values for {n} categories")
+        keep = np.isfinite(v)
+        ax.errorbar(
+            x[keep] + (i - 0.5 * (len(series) - 1)) * step,
+            v[keep],
+            yerr=np.nan_to_num(e[keep], nan=0.0),
+            fmt=markers[i % len(markers)],
+            ms=4,
+            capsize=2,
+            lw=1.0,
+            label=name,
+        )
+    ax.set_xticks(x, list(labels), rotation=90 if n > 10 else 0, fontsize=7 if n > 10 else 9)
+    ax.set_xlim(-0.6, n - 0.4)
+    if logy:
+        ax.set_yscale("log")
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    if series:
+        ax.legend(fontsize=8)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)

@@ -12,8 +12,13 @@ signal and background counts), the task-specific blocks as tables, and every
 PNG of the task's directory, embedded as base64 with a caption. Nothing is
 fetched from elsewhere: the page reads offline.
 
-Rendering of the task-specific blocks (every key but ``network``, ``rocs`` and
-``plots``):
+An input whose ``metrics.json`` has a ``section`` key (a string: the heading)
+is a section of its own rather than a task, e.g. ``hepml compare-real``'s
+"Simulation against real TrackML": it needs neither ``network`` nor ``rocs``
+and is rendered with the same blocks and plots.
+
+Rendering of the task-specific blocks (every key but ``network``, ``rocs``,
+``section`` and ``plots``):
 
 * numbers, strings and short lists at the top level: one "summary" table;
 * ``{"labels": [...], "matrix": [[...]]}``: a confusion matrix (rows: true
@@ -21,6 +26,9 @@ Rendering of the task-specific blocks (every key but ``network``, ``rocs`` and
 * ``{row: {column: value}}`` (e.g. ``"tracking": {method: {trackml_score, ...}}``):
   one table, a row per key;
 * ``{key: value}``: a two-column table; deeper nesting: a sub-heading per key.
+
+A true/false value is marked in every table (a green "yes", a red "no"), as
+in an in-band/out-of-band column.
 
 Captions come from the optional ``"plots": {"file.png": "caption"}`` block of
 ``metrics.json`` (``roc.png`` first, then that block's order, then the other
@@ -34,6 +42,7 @@ import argparse
 import base64
 import datetime as dt
 import html
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,7 +54,7 @@ from hepml.errors import HepmlError
 from hepml.evaluate.roc import read_metrics
 from hepml.io import atomic_write_text
 
-RESERVED = ("network", "rocs", "plots")
+RESERVED = ("network", "rocs", "plots", "section")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 CSS = """
@@ -63,6 +72,8 @@ td.name, th.name { text-align: left; font-weight: 600; }
 tbody tr:nth-child(even) { background: #f8f9fa; }
 .ci { color: #5a6570; font-size: 0.88em; }
 .best { font-weight: 700; color: #1a5e20; }
+td.yes { color: #1a5e20; }
+td.no { color: #b00020; font-weight: 700; }
 figure { display: inline-block; margin: 0.6em 1.2em 1em 0; vertical-align: top; max-width: 100%; }
 figure img { max-width: 100%; border: 1px solid #d0d7de; }
 figcaption { font-size: 0.88em; color: #3d4750; max-width: 640px; }
@@ -180,9 +191,7 @@ def _is_confusion(v: Any) -> bool:
 
 
 def _kv_table(items: Mapping[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><td class='name'>{_esc(k)}</td><td>{fmt(v)}</td></tr>" for k, v in items.items()
-    )
+    rows = "".join(f"<tr><td class='name'>{_esc(k)}</td>{_cell(v)}</tr>" for k, v in items.items())
     return f"<table><tbody>{rows}</tbody></table>"
 
 
@@ -204,15 +213,19 @@ def _confusion_table(v: Mapping[str, Any]) -> str:
     return f"<table><thead><tr><th class='name'>true &darr; / predicted &rarr;</th>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
 
 
+def _cell(v: Any) -> str:
+    if isinstance(v, bool):
+        return "<td class='yes'>&#10003; yes</td>" if v else "<td class='no'>&#10007; no</td>"
+    return f"<td>{fmt(v)}</td>"
+
+
 def _row_table(rows: Mapping[str, Mapping[str, Any]]) -> str:
     cols: list[str] = []
     for r in rows.values():
         cols += [c for c in r if c not in cols]
     head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
     body = "".join(
-        f"<tr><td class='name'>{_esc(k)}</td>"
-        + "".join(f"<td>{fmt(r.get(c))}</td>" for c in cols)
-        + "</tr>"
+        f"<tr><td class='name'>{_esc(k)}</td>" + "".join(_cell(r.get(c)) for c in cols) + "</tr>"
         for k, r in rows.items()
     )
     return (
@@ -286,16 +299,44 @@ class TaskMetrics:
         p = Path(path)
         if p.is_dir():
             p = p / "metrics.json"
-        return cls(name=p.parent.name or "task", directory=p.parent, metrics=read_metrics(p))
+        section = _read_section(p)
+        metrics = section if section is not None else read_metrics(p)
+        return cls(name=p.parent.name or "task", directory=p.parent, metrics=metrics)
+
+    @property
+    def title(self) -> str:
+        """The heading: a section's ``section`` string, else the task's name."""
+        return str(self.metrics.get("section") or self.name)
+
+
+def _read_section(path: Path) -> dict[str, Any] | None:
+    """A ``metrics.json`` with a ``section`` key (no ROC layout needed), checked; else None."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None  # read_metrics says what is wrong
+    if not isinstance(data, dict) or "section" not in data:
+        return None
+    if not isinstance(data["section"], str) or not data["section"]:
+        raise HepmlError(f"metrics file '{path}': key 'section' is not a non-empty string")
+    plots = data.get("plots")
+    if plots is not None and (
+        not isinstance(plots, Mapping) or not all(isinstance(v, str) for v in plots.values())
+    ):
+        raise HepmlError(
+            f"metrics file '{path}': key 'plots' is not an object of file name -> caption"
+        )
+    return data
 
 
 def _section(task: TaskMetrics) -> str:
     m = task.metrics
+    network = f" <span class='meta'>network: {_esc(m['network'])}</span>" if "network" in m else ""
     out = [
         f'<section id="{_esc(_anchor(task.name))}">',
-        f"<h2>{_esc(task.name)} <span class='meta'>network: {_esc(m['network'])}</span></h2>",
+        f"<h2>{_esc(task.title)}{network}</h2>",
     ]
-    out += [_roc_table(name, roc) for name, roc in m["rocs"].items()]
+    out += [_roc_table(name, roc) for name, roc in m.get("rocs", {}).items()]
     blocks = {k: v for k, v in m.items() if k not in RESERVED}
     scalars = {k: v for k, v in blocks.items() if _is_scalar(v)}
     if scalars:
@@ -321,7 +362,7 @@ def render_report(
     title: str = "hepml report",
 ) -> str:
     """The whole HTML page (a string) for ``tasks``."""
-    nav = " ".join(f'<a href="#{_esc(_anchor(t.name))}">{_esc(t.name)}</a>' for t in tasks)
+    nav = " ".join(f'<a href="#{_esc(_anchor(t.name))}">{_esc(t.title)}</a>' for t in tasks)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

@@ -1,42 +1,36 @@
 """The hit-labeller data contract: per-hit features of a road, written down once.
 
-A *road* (:mod:`hepml.reco.roads`) is the sequence of hits the labeller sees for
-one seed: the seed's three hits first (inner to outer), then, layer after later
-layer, the candidates inside the seed's window, at most
-``roads.max_hits_per_layer`` per layer, ordered by their residual to the road
-follower's running prediction. Every feature below is computed in
-:func:`hepml.reco.roads.build_roads` and nowhere else; building, training,
-evaluation and ``hepml reconstruct`` all use that one function.
+A *road* (:mod:`hepml.reco.roads`) is the sequence of space points the labeller
+sees for one seed: the seed's hits first, then, surface after surface along the
+seed helix's path through the detector (barrel layers and disks alike), the
+candidates inside the seed's window, at most ``roads.max_hits_per_surface`` per
+surface, nearest first. A road has any length; two hits of one surface (an
+overlap of modules) both appear. Every feature below is computed in
+:func:`road_features`, called by :func:`hepml.reco.roads.build_roads` and
+nowhere else; building, training, evaluation and ``hepml reconstruct`` all use it.
 
 Feature columns (``FEATURES``, float32, all O(1)):
 
 ==================  ===========================================================
-``u_seed``          r*phi residual to the seed helix prediction / window half-width (in [-1, 1]; 0 on seed hits)
-``v_seed``          z residual to the seed helix prediction / window half-width (in [-1, 1]; 0 on seed hits)
-``r``               hit radius / 1000 mm
-``layer``           global layer / (n_layers - 1)
-``density``         log1p(hits in the seed window per cm^2) (0 on seed hits)
-``n_window``        log1p(hits in the seed window of this layer) (0 on seed hits)
-``is_seed``         1 for the seed's three hits
-``rank``            rank of the hit in its layer by follower chi2 / max_hits_per_layer (0 = best)
+``u_seed``          asinh(residual across the track to the seed helix prediction / sigma) / 3 (0 on seed hits)
+``v_seed``          asinh(residual along the surface (z barrel, r disk) to the seed prediction / sigma) / 3
+``r``               point radius / 1000 mm
+``z``               point z / 3000 mm
+``s``               path length from the seed's first hit / 3000 mm
+``disk``            1 on an endcap disk, 0 on a barrel layer
+``region``          0 pixels, 0.5 short strips, 1 long strips (TrackML volumes 7-9, 12-14, 16-18)
+``is_seed``         1 for the seed's hits
+``rank``            rank of the point on its surface by distance to the seed prediction / 4 (0 = nearest)
+``n_window``        log1p(points in the seed window on this surface)
 ``q_over_pt``       the seed fit's q / pT times 0.2 GeV, clipped to [-2, 2]
-``cot_theta``       the seed fit's cot(theta), clipped to [-3, 3]
-``u_follow``        asinh(r*phi residual to the follower's running prediction / sigma_rphi)
-``v_follow``        asinh(z residual to the follower's running prediction / sigma_z)
-``picked``          1 if the road follower took the hit
-``u_final``         asinh(r*phi residual to the follower's final fit / sigma_rphi)
-``v_final``         asinh(z residual to the follower's final fit / sigma_z)
-``n_picked``        hits in the follower's track (seed included) / n_layers (same for the whole road)
+``eta``             the seed fit's pseudorapidity / 4
+``follow_chi2``     log1p(chi2 to the road follower's running prediction) / 5 (0 on seed hits)
+``picked``          1 if the road follower took the point
+``u_final``         asinh(residual across the track to the follower's final fit / resolution) / 3
+``v_final``         asinh(residual along the surface to the follower's final fit / resolution) / 3
+``n_picked``        points in the follower's track (seed included) / 20 (same for the whole road)
+``overlap``         1 if another point of the road lies on the same surface (an overlap or a rival)
 ==================  ===========================================================
-
-In ``u_follow``/``v_follow`` sigma is the follower's expected residual width at
-the hit's layer: hit resolution (pitch / sqrt(12)), Highland scattering since its
-last hit and its fit's extrapolation error, in quadrature (the chi2 the follower
-ranks and cuts on, :func:`hepml.reco.roads.build_roads`). In ``u_final``/``v_final``
-sigma is the hit resolution and the scattering accumulated from the beam line
-(:func:`hepml.reco.roads.ms_sigma_since` from layer 0); elements whose helix does
-not reach the layer get 10. On a seed hit the running prediction is the final
-fit. The road follower's per-hit score (the ROC baseline) is -chi2.
 
 Tensors for the network (:func:`pad_roads`): ``x`` (N, L, F) zero-padded,
 ``lengths`` (N,) int64, ``target`` (N, L) float 0/1, ``mask`` (N, L) bool.
@@ -44,28 +38,95 @@ Tensors for the network (:func:`pad_roads`): ``x`` (N, L, F) zero-padded,
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from hepml.detector import Detector
+    from hepml.reco.fit import HelixFit
+    from hepml.reco.spacepoints import SpacePoints
 
 FEATURES: tuple[str, ...] = (
     "u_seed",
     "v_seed",
     "r",
-    "layer",
-    "density",
-    "n_window",
+    "z",
+    "s",
+    "disk",
+    "region",
     "is_seed",
     "rank",
+    "n_window",
     "q_over_pt",
-    "cot_theta",
-    "u_follow",
-    "v_follow",
+    "eta",
+    "follow_chi2",
     "picked",
     "u_final",
     "v_final",
     "n_picked",
+    "overlap",
 )
 N_FEATURES = len(FEATURES)
 COL = {name: i for i, name in enumerate(FEATURES)}
+#: TrackML volume -> region feature
+_REGION = {7: 0.0, 8: 0.0, 9: 0.0, 12: 0.5, 13: 0.5, 14: 0.5, 16: 1.0, 17: 1.0, 18: 1.0}
+
+
+def road_features(
+    *,
+    sp: SpacePoints,
+    det: Detector,
+    road_ptr: np.ndarray,
+    hit: np.ndarray,
+    s: np.ndarray,
+    is_seed: np.ndarray,
+    picked: np.ndarray,
+    follower_score: np.ndarray,
+    final_t: np.ndarray,
+    final_l: np.ndarray,
+    n_picked: np.ndarray,
+    seed_fit: HelixFit,
+    u_seed: np.ndarray,
+    v_seed: np.ndarray,
+    rank: np.ndarray,
+    n_window: np.ndarray,
+) -> np.ndarray:
+    """The (M, F) float32 features of road elements (see the module docstring)."""
+    lengths = np.diff(road_ptr)
+    road = np.repeat(np.arange(len(lengths)), lengths)
+    vol = np.array([sf.volume_id for sf in det.surfaces])[np.maximum(sp.surface[hit], 0)]
+    region = (
+        np.vectorize(lambda v: _REGION.get(int(v), 0.5), otypes=[float])(vol)
+        if len(vol)
+        else np.zeros(0)
+    )
+    qpt = np.nan_to_num(seed_fit.q / seed_fit.pt_GeV, nan=0.0)[road]
+    eta = np.nan_to_num(np.arcsinh(seed_fit.cot_theta), nan=0.0)[road]
+    surf = sp.surface[hit]
+    same_prev = np.r_[False, (surf[1:] == surf[:-1]) & (road[1:] == road[:-1])]
+    same_next = np.r_[(surf[1:] == surf[:-1]) & (road[1:] == road[:-1]), False]
+    cols = {
+        "u_seed": np.arcsinh(u_seed) / 3.0,
+        "v_seed": np.arcsinh(v_seed) / 3.0,
+        "r": sp.r[hit] / 1000.0,
+        "z": sp.z[hit] / 3000.0,
+        "s": s / 3000.0,
+        "disk": sp.disk[hit].astype(float),
+        "region": region,
+        "is_seed": is_seed.astype(float),
+        "rank": rank / 4.0,
+        "n_window": np.log1p(n_window),
+        "q_over_pt": np.clip(0.2 * qpt, -2.0, 2.0),
+        "eta": eta / 4.0,
+        "follow_chi2": np.where(is_seed, 0.0, np.log1p(np.minimum(-follower_score, 1e6)) / 5.0),
+        "picked": picked.astype(float),
+        "u_final": np.arcsinh(final_t) / 3.0,
+        "v_final": np.arcsinh(final_l) / 3.0,
+        "n_picked": (n_picked / 20.0)[road],
+        "overlap": (same_prev | same_next).astype(float),
+    }
+    return np.stack([cols[f] for f in FEATURES], axis=1).astype(np.float32)
 
 
 def pad_roads(

@@ -1,13 +1,14 @@
 """Track building: labelled road hits -> one hit_id -> track_id assignment per event.
 
 Input is a set of roads in flat (CSR) form: ``road_ptr`` (R+1,) offsets into the
-per-element arrays ``hit`` (index of the hit in the event), ``layer`` (global
-layer), ``score`` (confidence that the element belongs to the road's track,
+per-element arrays ``hit`` (index of the hit in the event), ``slot`` (where a
+track holds at most one hit: a module, so that two hits of one surface in
+overlapping modules both stay), ``score`` (confidence that the element belongs to the road's track,
 higher is better) and ``keep`` (the method's proposal: the labeller's
 ``p > threshold``, or the hits the road follower picked). Building is the same
 for every method:
 
-1. **One hit per layer**: in each road, of the kept elements of a layer only the
+1. **One hit per slot**: in each road, of the kept elements of a slot only the
    highest-scoring one stays. A road with fewer than ``min_hits`` hits left is
    no track.
 2. **Confidence** of a track: the sum of its hits' scores (long, sure tracks
@@ -16,7 +17,7 @@ for every method:
    one particle seeded several times. Each track points to the most confident
    more-confident track it shares that many hits with, pointers are followed to
    the root, and a root's track becomes the union of its members' hits, again
-   one per layer (highest score).
+   one per slot (highest score).
 4. **Contested hits**: a hit held by several merged tracks goes to the one with
    the highest score for that hit (ties: the more confident track). A track left
    with fewer than ``min_hits`` hits is dissolved, and its hits are offered again
@@ -84,12 +85,12 @@ def _first_of_groups(*keys: np.ndarray) -> np.ndarray:
     return first
 
 
-def _one_per_layer(
-    group: np.ndarray, layer: np.ndarray, hit: np.ndarray, score: np.ndarray
+def _one_per_slot(
+    group: np.ndarray, slot: np.ndarray, hit: np.ndarray, score: np.ndarray
 ) -> np.ndarray:
-    """Indices of the highest-scoring element of each (group, layer), ties to the lower hit index."""
-    order = np.lexsort((hit, -score, layer, group))
-    return order[_first_of_groups(group[order], layer[order])]
+    """Indices of the highest-scoring element of each (group, slot), ties to the lower hit index."""
+    order = np.lexsort((hit, -score, slot, group))
+    return order[_first_of_groups(group[order], slot[order])]
 
 
 def _shared_pairs(
@@ -117,7 +118,7 @@ def _shared_pairs(
 def build_tracks(
     road_ptr: np.ndarray,
     hit: np.ndarray,
-    layer: np.ndarray,
+    slot: np.ndarray,
     score: np.ndarray,
     keep: np.ndarray,
     n_hits: int,
@@ -125,7 +126,7 @@ def build_tracks(
 ) -> Tracks:
     """Assign each of the event's ``n_hits`` hits to at most one track (see module docstring).
 
-    Shapes: ``road_ptr`` (R+1,); ``hit``, ``layer``, ``score``, ``keep`` (M,) with
+    Shapes: ``road_ptr`` (R+1,); ``hit``, ``slot``, ``score``, ``keep`` (M,) with
     M = road_ptr[-1]. ``hit`` indexes the event's hits (0..n_hits-1).
     """
     road_ptr = np.asarray(road_ptr, dtype=np.int64)
@@ -133,10 +134,10 @@ def build_tracks(
     road = np.repeat(np.arange(n_roads, dtype=np.int64), np.diff(road_ptr))
     sel = np.flatnonzero(np.asarray(keep, dtype=bool))
     road, h = road[sel], np.asarray(hit, dtype=np.int64)[sel]
-    lay, s = np.asarray(layer, dtype=np.int64)[sel], np.asarray(score, dtype=np.float64)[sel]
+    lay, s = np.asarray(slot, dtype=np.int64)[sel], np.asarray(score, dtype=np.float64)[sel]
 
-    # 1. one hit per layer in each road; roads with too few hits are no tracks
-    i = _one_per_layer(road, lay, h, s)
+    # 1. one hit per slot in each road; roads with too few hits are no tracks
+    i = _one_per_slot(road, lay, h, s)
     road, h, lay, s = road[i], h[i], lay[i], s[i]
     n_per_road = np.bincount(road, minlength=n_roads)
     ok = n_per_road[road] >= cfg.min_hits
@@ -171,7 +172,7 @@ def build_tracks(
             parent = nxt
     root = parent[t]
     n_merged = np.bincount(parent, minlength=n_tracks)
-    i = _one_per_layer(root, lay, h, s)
+    i = _one_per_slot(root, lay, h, s)
     root, h, lay, s = root[i], h[i], lay[i], s[i]
 
     # 4. contested hits: highest score wins (ties: more confident track); dissolve short tracks.

@@ -33,7 +33,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from hepml.sim.geometry import TrackerGeometry
+from hepml.detector.layers import TrackerGeometry
+from hepml.detector.scattering import highland_theta0
 
 #: pT [GeV] = K * |q| * B [T] * R [mm] (PDG 2024, eq. 34.33 with R in mm).
 GEV_PER_T_MM = 0.299792458e-3
@@ -304,6 +305,39 @@ def predict_on_cylinder(
     return x, y, z, ok
 
 
+def point_at_arc(fit: HelixFit, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Position (x, y, z) at signed transverse arc ``s`` (mm) from the PCA along the motion.
+
+    The direction angle turns as phi(s) = phi0 - rho s, so
+    x = x0 + s cos(phi0 - rho s / 2) sinc(rho s / 2), y = y0 + s sin(phi0 - rho s / 2) sinc(rho s / 2)
+    from the PCA (x0, y0) = d0 (sin phi0, -cos phi0) (stable for rho -> 0).
+    """
+    rho, phi, d0 = fit.rho_per_mm, fit.phi0, fit.d0_mm
+    half = 0.5 * rho * s
+    sinc = np.where(np.abs(half) < 1e-8, 1.0, np.sin(half) / np.where(half == 0, 1.0, half))
+    ang = phi - half
+    x = d0 * np.sin(phi) + s * np.cos(ang) * sinc
+    y = -d0 * np.cos(phi) + s * np.sin(ang) * sinc
+    return x, y, fit.z0_mm + fit.cot_theta * s
+
+
+def predict_on_plane(
+    fit: HelixFit, z_mm: float | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Intersection of each helix with the plane z = ``z_mm`` (a disk): arc s = (z - z0) / cot.
+
+    ``ok`` is False where the plane lies behind the PCA or beyond half a turn.
+    Returns ``(x, y, z, ok)``, each (N,).
+    """
+    z = np.asarray(z_mm, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = (z - fit.z0_mm) / fit.cot_theta
+    ok = np.isfinite(s) & (s > 0) & (np.abs(fit.rho_per_mm * s) < np.pi)
+    s = np.where(ok, s, 0.0)
+    x, y, zz = point_at_arc(fit, s)
+    return x, y, np.broadcast_to(z, x.shape).astype(np.float64), ok
+
+
 def helix_from_truth(
     vx: np.ndarray,
     vy: np.ndarray,
@@ -385,7 +419,7 @@ class LayerResolution:
         p = np.maximum(np.asarray(p_GeV, dtype=np.float64), 1e-3)
         sin_t = 1.0 / np.sqrt(1.0 + np.asarray(cot_theta, dtype=np.float64) ** 2)
         t = self.x_over_x0[None, :] / sin_t[:, None]
-        theta0_sq = (0.0136 / p[:, None] * np.sqrt(t) * (1.0 + 0.038 * np.log(t))) ** 2
+        theta0_sq = highland_theta0(p[:, None], t, beta=1.0) ** 2
         dr = self.radius_mm[:, None] - self.radius_mm[None, :]  # (i, j)
         lever = np.where(dr > 0, dr, 0.0) ** 2
         var = theta0_sq @ lever.T  # (N, n_layers)

@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 
 from hepml.config import from_section
+from hepml.detector.layers import TrackerGeometry
 from hepml.reco.fit import HelixFit, LayerResolution, fit_candidates, fit_helix, predict_on_cylinder
 from hepml.reco.seeding import PhiZIndex, SeedingConfig, find_seeds, wrap_phi
-from hepml.sim.geometry import TrackerGeometry
 
 
 @dataclass(frozen=True)

@@ -1,54 +1,39 @@
-"""Roads around seeds, and the classical road follower (the hit labeller's baseline).
+"""Roads around seeds through the whole detector, and the classical road follower.
 
-For every seed (a pixel triplet, :func:`hepml.reco.seeding.find_seeds`) the
-*road* gathers every hit, of any particle or noise, inside a window around the
-seed's helix (:func:`hepml.reco.fit.fit_helix` of the three hits, extrapolated
-with :func:`hepml.reco.fit.predict_on_cylinder`) in every layer beyond the seed.
-The window half-widths grow with the extrapolation error of a three-hit fit,
-which the default config calibrates on simulated events, per layer and in 1/p:
+For every seed (:func:`hepml.reco.seeding.find_seeds`) the seed's hits are
+fitted (:func:`hepml.reco.fit.fit_helix`) and the helix is propagated from the
+seed's last hit through the detector's field and surfaces
+(:func:`hepml.detector.propagation.propagate`, the simulation's propagation,
+``surfaces_only``): barrel layers and disks in the order the track crosses
+them, across the barrel-endcap transition. On every surface crossed the *road*
+gathers the hits inside a window around the predicted point, compared with the
+prediction at each hit's own radius (barrel) or z (disk):
 
-    w_rphi(l, p) = sqrt(a_l^2 + (b_l / p)^2) / cos(alpha),
-    w_z(l, p) = sqrt(c_l^2 + (d_l / p)^2) / cos(alpha)
+    sigma^2 = sigma_hit^2 + sigma_extrapolation(s)^2 + sum_j (theta0_j (s - s_j))^2
 
-(the constant term is the seed's measurement error blown up by the lever arm,
-the 1/p term multiple scattering, Highland; alpha is the angle at which the
-track crosses the cylinder, sin(alpha) = r / 2R, which stretches a displacement
-across the track along the cylinder).
+across the track (r*phi) and along the surface (z on a barrel layer, r on a
+disk): the seed fit's extrapolation error (the three-point Lagrange weights of
+the seed's first, middle and last hit along the path, times their resolution),
+and the Highland scattering of every surface crossed since the seed's middle
+hit, over its lever arm, projected as in :mod:`hepml.reco.seeding`. At most
+``max_hits_per_surface`` hits per surface are kept, the nearest first, so two
+hits of a particle in overlapping modules both stay in its road. Road elements
+are ordered by path length.
 
-The **road follower** walks the same roads outwards, layer by layer, vectorised
-over all seeds: it predicts the crossing with its current helix fit, takes the
-candidate with the smallest chi2 = (d_rphi / sigma_rphi)^2 + (d_z / sigma_z)^2 if
-below ``chi2_max``, and refits (Karimaki circle + s-z line, :func:`hepml.reco.fit.fit_helix`,
-hits weighted by their measurement resolution). sigma is the hit resolution plus the
-Highland scattering of every layer crossed since the last hit (its lever arm to
-the predicted layer) and, for the error of the fit's own extrapolation,
-``fit_error_scale`` times the scattering displacement accumulated from the beam
-line (as :meth:`hepml.reco.fit.LayerResolution.ms_sigma_rphi`) and, until the
-first pick, the seed circle's extrapolation error from its three hits'
-resolution (:class:`hepml.reco.seeding._Extrapolation`; it dominates for stiff
-tracks, whose three pixel hits fix the curvature poorly), in quadrature, all
-times ``sigma_scale``. (A diagonal scattering term in the refit's weights would
-take the outer hits' weight and worsen the extrapolation; the scale 0.4 makes
-the pulls of true hits about unit-width on simulated events.) A road is abandoned after ``max_missed`` layers in a
-row without a hit. The follower's picks are the classical baseline's tracks,
-and its residuals are features for the labeller.
+The **road follower** walks each road surface after surface, vectorised over
+roads: it predicts every candidate's position at the candidate's own radius or
+z from its current helix (a Karimaki circle and s-z line through its last
+``refit_hits`` hits), takes the candidate with the smallest chi2 if below
+``chi2_max``, and also a second one on the same surface if it lies on another
+module and passes too (an overlap); it stops after ``max_missed`` surfaces in a
+row without a pick. Its picks are the classical baseline's tracks and the ghost
+filter's track candidates; its residuals are features of the hit labeller.
 
-Within a layer the road keeps at most ``max_hits_per_layer`` candidates, those
-with the smallest follower chi2, so sequences stay bounded; hits are ordered by
-layer, then chi2. Roads whose follower found fewer than ``min_picked`` hits beyond
-the seed are dropped (most fake seeds; a real track from the pixel seed layers
-crosses at least three more layers above 0.15 GeV). The per-hit features are documented once in
-:mod:`hepml.features.roads`.
-
-With ``min_won_fraction`` the roads then go through ambiguity resolution: each
-hit several roads' followers picked goes to the road with the most hits (then
-the smallest mean chi2), and roads winning less than that fraction of their
-track are dropped (duplicates, and fake seeds that ran into a real track).
-
-The search uses :class:`hepml.reco.seeding.PhiZIndex` (hits of a layer sorted by
-z bin and phi, with a cell table); a TrackML-density event's ~7.5 x 10^3
-first-pass seeds (from 0.2 GeV) take about 0.2 s on one core
-(``benchmarks/reconstruct.py``).
+Roads whose follower picked fewer than ``min_picked`` hits beyond the seed are
+dropped (mostly fake seeds), and with ``min_won_fraction`` the rest go through
+ambiguity resolution: each hit several followers picked goes to the road with
+the most picks (then the smallest mean chi2), and roads winning less than that
+fraction of their picks are dropped.
 """
 
 from __future__ import annotations
@@ -59,92 +44,71 @@ from typing import Any
 import numpy as np
 
 from hepml.config import from_section
-from hepml.errors import HepmlError
-from hepml.features.roads import COL, N_FEATURES
-from hepml.reco.fit import HelixFit, LayerResolution, fit_helix, predict_on_cylinder
-from hepml.reco.seeding import _PHI_BASIS_FREE, EventHits, _Extrapolation, wrap_phi
-from hepml.sim.geometry import TrackerGeometry
+from hepml.detector import Detector
+from hepml.detector.field import Field
+from hepml.detector.propagation import TrackStates, cylinder_path, helix_move_z, propagate
+from hepml.detector.scattering import highland_theta0
+from hepml.features.roads import N_FEATURES, road_features
+from hepml.reco.fit import (
+    HelixFit,
+    arc_length,
+    fit_helix,
+    point_at_arc,
+    predict_on_cylinder,
+    predict_on_plane,
+)
+from hepml.reco.seeding import Seeds, _surface_info
+from hepml.reco.spacepoints import SpacePoints, wrap_phi
 
 _BIG_CHI2 = 1e6
+_FIELD_CORRECTION = True
 
 
 @dataclass(frozen=True)
 class RoadConfig:
-    """Road windows, the per-layer cap and the road follower (``hit_labeller.roads``/``follower``).
+    """Road windows, the per-surface cap and the road follower (``hit_labeller.roads``, ``.follower``)."""
 
-    Per-layer lists have one entry per global layer (entries of seed layers are
-    unused). Units: mm, GeV.
-    """
-
-    window_rphi_mm: tuple[float, ...]
-    window_rphi_mm_GeV: tuple[float, ...]
-    window_z_mm: tuple[float, ...]
-    window_z_mm_GeV: tuple[float, ...]
-    min_p_GeV: float = 0.1
-    min_cos_alpha: float = 0.4
-    max_hits_per_layer: int = 4
-    min_picked: int = 1
-    z_bin_mm: float = 50.0
-    chi2_max: float = 16.0
-    sigma_scale: float = 1.0
-    fit_error_scale: float = 0.4
-    max_missed: int = 2
-    min_won_fraction: float = 0.0
+    n_sigma: float
+    max_hits_per_surface: int
+    min_picked: int
+    min_won_fraction: float
+    chi2_max: float
+    max_missed: int
+    refit_hits: int
+    max_step_mm: float
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> RoadConfig:
-        """From the validated config's ``hit_labeller.roads`` and ``hit_labeller.follower``."""
         r, f = cfg["hit_labeller"]["roads"], cfg["hit_labeller"]["follower"]
-        n = len(cfg["tracker"]["layers"])
-        lists = {}
-        for key in ("window_rphi_mm", "window_rphi_mm_GeV", "window_z_mm", "window_z_mm_GeV"):
-            v = tuple(float(a) for a in r[key])
-            if len(v) != n:
-                raise HepmlError(
-                    f"hit_labeller.roads.{key}: needs one entry per tracker layer ({n}), got {len(v)}"
-                )
-            lists[key] = v
-        return from_section(cls, {**r, **f}, **lists)
-
-    def window(
-        self, layer: int, r_mm: float, p_GeV: np.ndarray, radius_mm: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Half-widths ``(w_rphi, w_z)`` (mm) of the seed window on ``layer`` (radius ``r_mm``).
-
-        ``p_GeV`` and ``radius_mm`` (the transverse circle's radius R) are the seed
-        fit's. The width across the track is sqrt(a^2 + (b/p)^2); on the cylinder it
-        is stretched by 1/cos(alpha), alpha the crossing angle to the radial
-        direction, sin(alpha) = r / 2R for a track from the beam line (floored at
-        ``min_cos_alpha``): soft tracks cross the outer layers at grazing angles.
-        """
-        inv_p = 1.0 / np.maximum(np.nan_to_num(p_GeV, nan=self.min_p_GeV), self.min_p_GeV)
-        sin_a = np.minimum(r_mm / (2.0 * np.nan_to_num(radius_mm, nan=np.inf)), 1.0)
-        stretch = 1.0 / np.maximum(np.sqrt(1.0 - sin_a * sin_a), self.min_cos_alpha)
-        w_r = np.hypot(self.window_rphi_mm[layer], self.window_rphi_mm_GeV[layer] * inv_p) * stretch
-        w_z = np.hypot(self.window_z_mm[layer], self.window_z_mm_GeV[layer] * inv_p) * stretch
-        return w_r, w_z
+        return from_section(
+            cls, {**r, **f}, max_step_mm=float(cfg["tracker"]["field"]["max_step_mm"])
+        )
 
 
 @dataclass
 class Roads:
     """The roads of one event, flat (CSR): road ``i`` is elements ``road_ptr[i]:road_ptr[i+1]``.
 
-    Shapes: ``road_ptr`` (R+1,); ``seeds`` (R, 3) hit indices; ``hit``, ``layer``,
-    ``picked``, ``follower_score``, ``label`` (M,); ``features`` (M, F) float32
-    (:data:`hepml.features.roads.FEATURES`). ``picked`` marks the road follower's
-    track, ``follower_score`` is its per-hit score (-chi2 to its running
-    prediction; 0 for seed hits). With truth, ``label`` is 1 where the hit belongs
-    to the seed's majority particle ``seed_particle`` (0 when no particle holds
-    two of the seed's hits or the majority is noise); else both are None.
+    Per element (M,): ``hit`` (space-point row), ``surface``, ``slot`` (the
+    building's one-hit-per-slot key: the module row, or n_modules + surface),
+    ``s`` (path length from the seed's first hit, mm), ``features`` (M, F)
+    (:data:`hepml.features.roads.FEATURES`), ``picked`` (the follower's track),
+    ``follower_score`` (-chi2 to its running prediction; 0 for seed hits),
+    ``is_seed``. Per road (R,): ``seed_hits`` (R, K). With truth, ``label`` (M,)
+    is 1 where the hit belongs to the seed's majority particle ``seed_particle``
+    (R,), else both are None.
     """
 
     road_ptr: np.ndarray
-    seeds: np.ndarray
+    seed_hits: np.ndarray
     hit: np.ndarray
-    layer: np.ndarray
+    surface: np.ndarray
+    slot: np.ndarray
+    s: np.ndarray
     features: np.ndarray
     picked: np.ndarray
     follower_score: np.ndarray
+    is_seed: np.ndarray
     label: np.ndarray | None = None
     seed_particle: np.ndarray | None = None
 
@@ -159,399 +123,600 @@ class Roads:
     def road_of_element(self) -> np.ndarray:
         return np.repeat(np.arange(len(self), dtype=np.int64), self.lengths)
 
+    def take(self, roads: np.ndarray) -> Roads:
+        """The roads ``roads`` (indices, in that order)."""
+        roads = np.asarray(roads, dtype=np.int64)
+        ln = self.lengths[roads]
+        start = self.road_ptr[roads]
+        idx = np.repeat(start - np.concatenate([[0], np.cumsum(ln)[:-1]]), ln) + np.arange(ln.sum())
+        out: dict[str, Any] = {"road_ptr": np.concatenate([[0], np.cumsum(ln)]).astype(np.int64)}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "road_ptr":
+                continue
+            if v is None:
+                out[f.name] = None
+            elif f.name in ("seed_hits", "seed_particle"):
+                out[f.name] = v[roads]
+            else:
+                out[f.name] = v[idx]
+        return Roads(**out)
+
     @classmethod
     def concat(cls, parts: list[Roads]) -> Roads:
         """The roads of several sets (of one event), in order."""
         ptr = [np.zeros(1, np.int64)]
         for p in parts:
             ptr.append(p.road_ptr[1:] + ptr[-1][-1])
+        k = max((p.seed_hits.shape[1] for p in parts), default=3)
         out: dict[str, Any] = {"road_ptr": np.concatenate(ptr)}
         for f in fields(cls):
             if f.name == "road_ptr":
                 continue
             vals = [getattr(p, f.name) for p in parts]
+            if f.name == "seed_hits":
+                vals = [np.pad(v, ((0, 0), (0, k - v.shape[1])), constant_values=-1) for v in vals]
             out[f.name] = None if any(v is None for v in vals) else np.concatenate(vals)
         return cls(**out)
 
+    @classmethod
+    def empty(cls, truth: bool) -> Roads:
+        z = np.zeros(0, np.int64)
+        return cls(
+            np.zeros(1, np.int64),
+            np.zeros((0, 3), np.int64),
+            z,
+            z.astype(np.int32),
+            z,
+            z.astype(float),
+            np.zeros((0, N_FEATURES), np.float32),
+            z.astype(bool),
+            z.astype(np.float32),
+            z.astype(bool),
+            z.astype(np.int8) if truth else None,
+            z if truth else None,
+        )
+
 
 def seed_majority(particle_id: np.ndarray) -> np.ndarray:
-    """Majority particle of each seed (S, 3): the id held by >= 2 hits, else 0 (noise counts as none)."""
+    """Majority particle of each seed (S, K) of particle ids (-1: padding): the id held
+    by at least two of its hits and by more than any other, else 0 (noise is none)."""
     p = np.asarray(particle_id)
-    maj = np.where(
-        (p[:, 0] == p[:, 1]) | (p[:, 0] == p[:, 2]),
-        p[:, 0],
-        np.where(p[:, 1] == p[:, 2], p[:, 1], 0),
+    n, k = p.shape
+    out = np.zeros(n, dtype=np.int64)
+    best = np.zeros(n, dtype=np.int64)
+    for j in range(k):
+        c = ((p == p[:, j : j + 1]) & (p > 0)).sum(axis=1)
+        better = (c > best) & (p[:, j] > 0)
+        out[better] = p[better, j]
+        best[better] = c[better]
+    out[best < 2] = 0
+    return out
+
+
+# --------------------------------------------------------------------------- helpers
+def _seed_fit(sp: SpacePoints, hits: np.ndarray, det: Detector) -> HelixFit:
+    """Helix fits of rows of space points (R, K), -1 padded (resolution-weighted)."""
+    mask = hits >= 0
+    h = np.where(mask, hits, 0)
+    last = np.take_along_axis(h, (mask.sum(axis=1) - 1)[:, None], axis=1)[:, 0]
+    bz = det.field.bz_axis(sp.z[last])
+    return fit_helix(sp.x[h], sp.y[h], sp.z[h], mask, bz, sp.sigma_t[h], _sigma_z(sp, h))
+
+
+def _sigma_z(sp: SpacePoints, h: np.ndarray) -> np.ndarray:
+    """Resolution of a point in the s-z fit: sigma_l (z) on barrel layers; on disks z is
+    exact but s follows r, so the r resolution times a typical endcap |cot theta| of 4."""
+    return np.where(sp.disk[h], 4.0 * sp.sigma_l[h], sp.sigma_l[h])
+
+
+def _state_at_pca(fit: HelixFit) -> TrackStates:
+    """Track states at the fits' point of closest approach to the z axis, d0 (sin phi0,
+    -cos phi0, 0) + (0, 0, z0), moving along (cos phi0, sin phi0, cot theta)."""
+    p = fit.pt_GeV * np.sqrt(1.0 + fit.cot_theta**2)
+    p = np.where(np.isfinite(p), np.minimum(p, 1e5), 1e5)
+    return TrackStates(
+        fit.d0_mm * np.sin(fit.phi0),
+        -fit.d0_mm * np.cos(fit.phi0),
+        fit.z0_mm,
+        np.cos(fit.phi0),
+        np.sin(fit.phi0),
+        fit.cot_theta,
+        p,
+        fit.q.astype(np.float64),
     )
-    return np.where(maj > 0, maj, 0).astype(np.int64)
 
 
-def ms_sigma_since(
-    res: LayerResolution,
-    last_layer: np.ndarray,
-    layer: int,
-    p_GeV: np.ndarray,
-    cot_theta: np.ndarray,
-) -> np.ndarray:
-    """Scattering displacement (mm, r*phi) at ``layer`` from every layer j >= ``last_layer`` inside it.
-
-    sigma^2 = sum_j theta0_j^2 ((r_l - r_j) / sin theta)^2, theta0_j the Highland width
-    for t_j = (x/X0)_j / sin theta (PDG 2024 eq. 34.15, beta = 1), as in
-    :meth:`hepml.reco.fit.LayerResolution.ms_sigma_rphi` but from the last measured layer on.
-    """
-    p = np.maximum(np.nan_to_num(p_GeV, nan=1.0), 1e-3)
-    inv_sin = np.sqrt(1.0 + np.nan_to_num(cot_theta) ** 2)
-    last = np.asarray(last_layer)
-    var = np.zeros(len(p))
-    for j in range(layer):
-        t = res.x_over_x0[j] * inv_sin
-        lever = res.radius_mm[layer] - res.radius_mm[j]
-        contrib = t * (1.0 + 0.038 * np.log(t)) ** 2 * lever * lever
-        var += np.where(last <= j, contrib, 0.0)
-    return 0.0136 / p * np.sqrt(var) * inv_sin
+def _lagrange(s_fit: np.ndarray, s_t: np.ndarray) -> np.ndarray:
+    """Weights (N, 3) of a parabola through three abscissae ``s_fit`` (N, 3) evaluated at ``s_t`` (N,)."""
+    w = np.ones_like(s_fit)
+    for i in range(3):
+        for j in range(3):
+            if i != j:
+                den = s_fit[:, i] - s_fit[:, j]
+                den = np.where(np.abs(den) < 1e-6, 1e-6, den)
+                w[:, i] *= (s_t - s_fit[:, j]) / den
+    return w
 
 
-def _replace_rows(fit: HelixFit, rows: np.ndarray, new: HelixFit) -> HelixFit:
-    out = {}
-    for f in fields(fit):
-        a = getattr(fit, f.name).copy()
-        a[rows] = getattr(new, f.name)
-        out[f.name] = a
-    return HelixFit(**out)
+def _candidate_residuals(
+    sp: SpacePoints,
+    c: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+    pz: np.ndarray,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    dz: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals (across, along) of points ``c`` to straight-line predictions from (p, d):
+    the line is moved to the point's own radius (barrel) or z (disk)."""
+    disk = sp.disk[c]
+    r0 = np.maximum(np.hypot(px, py), 1e-9)
+    drds = (px * dx + py * dy) / r0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(disk, (sp.z[c] - pz) / dz, (sp.r[c] - r0) / drds)
+    t = np.where(np.isfinite(t), np.clip(t, -50.0, 50.0), 0.0)
+    qx, qy, qz = px + t * dx, py + t * dy, pz + t * dz
+    across = sp.r[c] * wrap_phi(sp.phi[c] - np.arctan2(qy, qx))
+    along = np.where(disk, sp.r[c] - np.hypot(qx, qy), sp.z[c] - qz)
+    return across, along
 
 
-def _group_rank(group: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Order sorting by (group, key) and the rank of each sorted row within its group.
-
-    ``group`` is a non-negative int, ``key`` a float >= 0; one argsort of the
-    combined float key group * 2^21 + min(key, 2^20) (ties in ``key`` above 2^20
-    are in any order), much faster than a two-key lexsort.
-    """
-    combined = group.astype(np.float64) * 2.0**21 + np.minimum(key, 2.0**20)
-    order = np.argsort(combined, kind="stable")
-    g = group[order]
-    start = np.ones(len(g), dtype=bool)
-    start[1:] = g[1:] != g[:-1]
-    first = np.maximum.accumulate(np.where(start, np.arange(len(g)), 0))
-    return order, np.arange(len(g)) - first
-
-
-def _won_fraction(
-    seed: np.ndarray,
-    hit: np.ndarray,
-    chi2: np.ndarray,
-    alive: np.ndarray,
-    n_picked: np.ndarray,
-) -> np.ndarray:
-    """Fraction of each road's follower track that it wins against the other roads (S,).
-
-    ``seed``, ``hit``, ``chi2`` (E,) are the track elements (seed hits with chi2 0,
-    and the follower's picks); only roads ``alive`` compete. Every hit held by
-    several roads goes to the road with the most hits, then the smallest mean
-    chi2 of its picks. A road that wins less than half its hits follows a track
-    a better road holds: a duplicate, or a fake seed that ran into a real track
-    (at TrackML density, default config: 87% of the fake-seeded roads, 0.1% of
-    the others).
-    """
-    n_seeds = len(alive)
-    e = np.flatnonzero(alive[seed])
-    held = n_picked + 3
-    chi2_sum = np.bincount(seed[e], weights=chi2[e], minlength=n_seeds)
-    key = -held * 1e4 + np.minimum(chi2_sum / np.maximum(n_picked, 1), 1e3)
-    h, owner = hit[e], seed[e]
-    o = np.lexsort((key[owner], h))
-    first = np.ones(len(o), dtype=bool)
-    first[1:] = h[o][1:] != h[o][:-1]
-    won = np.bincount(owner[o][first], minlength=n_seeds)
-    return won / held
-
-
+# --------------------------------------------------------------------------- roads
 def build_roads(
-    x: np.ndarray,
-    y: np.ndarray,
-    z: np.ndarray,
-    layer: np.ndarray,
-    seeds: np.ndarray,
-    geometry: TrackerGeometry,
+    sp: SpacePoints,
+    det: Detector,
+    seeds: Seeds,
     cfg: RoadConfig,
     particle_id: np.ndarray | None = None,
-    hits: EventHits | None = None,
 ) -> Roads:
-    """Roads of one event's seeds, followed by the road follower, with features (and labels).
+    """The roads of ``seeds`` in one event's space points (see the module docstring)."""
+    if len(seeds) == 0:
+        return Roads.empty(particle_id is not None)
+    info = _surface_info(det)
+    seed_hits = seeds.hits
+    mask = seed_hits >= 0
+    n_seed = mask.sum(axis=1)
+    h = np.where(mask, seed_hits, 0)
+    fit = _seed_fit(sp, seed_hits, det)
+    last = np.take_along_axis(h, (n_seed - 1)[:, None], axis=1)[:, 0]
+    ok = np.isfinite(fit.rho_per_mm) & np.isfinite(fit.cot_theta) & np.isfinite(fit.d0_mm)
+    # from the point of closest approach to the beam line: the seed's own surfaces are
+    # crossed too (overlap partners of its hits), and those before a late seed
+    states = _state_at_pca(fit)
+    states = TrackStates(*(getattr(states, f.name)[ok] for f in fields(states)))
+    road_ids = np.flatnonzero(ok)
+    pts = propagate(states, det, max_step_mm=cfg.max_step_mm, surfaces_only=True)
+    road = road_ids[pts.track]
+    cot = np.nan_to_num(fit.cot_theta)
+    inv_sin = np.sqrt(1.0 + cot * cot)
+    first = seed_hits[:, 0]
+    mid = np.take_along_axis(h, (n_seed // 2)[:, None], axis=1)[:, 0]
 
-    ``x, y, z`` (mm) and ``layer`` (global layer, -1 outside the barrel) are the
-    event's (n,) hits; ``seeds`` (S, 3) hit indices, inner to outer;
-    ``particle_id`` (n,) the truth, for labels; ``hits`` the same hits as an
-    :class:`hepml.reco.seeding.EventHits` whose layer indexes the seeding built
-    (made here if not given).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    z = np.asarray(z, dtype=np.float64)
-    layer = np.asarray(layer, dtype=np.int64)
-    seeds = np.asarray(seeds, dtype=np.int64).reshape(-1, 3)
-    n_layers = geometry.n_layers
-    res = LayerResolution.from_geometry(geometry)
-    bfield = geometry.bfield_T
-    n_seeds = len(seeds)
-    if hits is None:
-        hits = EventHits(x, y, z, layer)
-    phi_hit = hits.phi
-    K = cfg.max_hits_per_layer
+    def path_to(i: np.ndarray) -> np.ndarray:
+        """3D path (mm) from the PCA to points ``i`` (one per seed) along the fit."""
+        s_t = arc_length(sp.x[i], sp.y[i], fit.rho_per_mm, fit.phi0, fit.d0_mm)
+        return np.nan_to_num(s_t) * inv_sin
 
-    # seeds inner to outer by radius
-    rs = np.hypot(x[seeds], y[seeds])
-    seeds = np.take_along_axis(seeds, np.argsort(rs, axis=1), axis=1)
-    seed_layer = layer[seeds]
-    last_seed_layer = seed_layer.max(axis=1) if n_seeds else np.zeros(0, np.int64)
-
-    # the follower's hits, one slot per layer
-    hx = np.zeros((n_seeds, n_layers))
-    hy = np.zeros((n_seeds, n_layers))
-    hz = np.zeros((n_seeds, n_layers))
-    has = np.zeros((n_seeds, n_layers), dtype=bool)
-    rows = np.arange(n_seeds)
-    for k in range(3):
-        hx[rows, seed_layer[:, k]] = x[seeds[:, k]]
-        hy[rows, seed_layer[:, k]] = y[seeds[:, k]]
-        hz[rows, seed_layer[:, k]] = z[seeds[:, k]]
-        has[rows, seed_layer[:, k]] = True
-    lay_grid = np.broadcast_to(np.arange(n_layers), (n_seeds, n_layers))
-
-    def refit(idx: np.ndarray) -> HelixFit:
-        # measurement resolutions only: with the diagonal scattering term the outer
-        # hits lose their weight and the extrapolation gets worse, not better
-        sr, sz = res.hit_sigmas(np.where(has[idx], lay_grid[idx], -1))
-        return fit_helix(hx[idx], hy[idx], hz[idx], has[idx], bfield, sr, sz)
-
-    sr0, sz0 = res.hit_sigmas(seed_layer)
-    seed_fit = fit_helix(
-        x[seeds], y[seeds], z[seeds], np.ones(seeds.shape, dtype=bool), bfield, sr0, sz0
+    s_fit = np.stack([path_to(first), path_to(mid), path_to(last)], axis=1)
+    s_pt = pts.s
+    # extrapolation error of the seed (three-point Lagrange weights)
+    lw = _lagrange(s_fit[road], s_pt)
+    trio = np.stack([first, mid, last], axis=1)[road]
+    var_t = ((lw * sp.sigma_t[trio]) ** 2).sum(axis=1)
+    var_l = ((lw * _sigma_z(sp, trio)) ** 2).sum(axis=1)
+    # scattering at the seed's middle and last hits, and on every surface crossed after
+    # the last, over the lever arm to the point (kinks inside the seed are in its fit)
+    p = np.maximum(pts.p, 0.05)
+    th_pt = highland_theta0(
+        p, info.x_over_x0[pts.surface] / np.maximum(pts.cos_incidence, 0.05), beta=1.0
     )
-    seed_p = np.nan_to_num(seed_fit.p_GeV, nan=cfg.min_p_GeV)
-    cur = seed_fit
-    last_layer = last_seed_layer.copy()
-    n_picked = np.zeros(n_seeds, dtype=np.int64)
-    alive = np.isfinite(seed_fit.rho_per_mm) & np.isfinite(seed_fit.z0_mm)
-    missed = np.zeros(n_seeds, dtype=np.int64)
-
-    parts: dict[str, list[np.ndarray]] = {
-        k: []
-        for k in (
-            "seed",
-            "hit",
-            "layer",
-            "u",
-            "v",
-            "dens",
-            "nwin",
-            "rank",
-            "uf",
-            "vf",
-            "chi2",
-            "picked",
+    th_mid = highland_theta0(p, info.x_over_x0[sp.surface[trio[:, 1]]] * inv_sin[road], beta=1.0)
+    th_last = highland_theta0(p, info.x_over_x0[sp.surface[trio[:, 2]]] * inv_sin[road], beta=1.0)
+    ms2 = (th_mid * (s_pt - s_fit[road, 1])) ** 2 + (
+        th_last * np.maximum(s_pt - s_fit[road, 2], 0.0)
+    ) ** 2
+    t2 = np.where(s_pt > s_fit[road, 2] + 1.0, th_pt**2, 0.0)
+    start = np.r_[True, pts.track[1:] != pts.track[:-1]]
+    grp = np.cumsum(start) - 1
+    c0 = _excl_cumsum(t2, grp)
+    c1 = _excl_cumsum(t2 * s_pt, grp)
+    c2 = _excl_cumsum(t2 * s_pt * s_pt, grp)
+    ms2 = ms2 + np.maximum(c0 * s_pt * s_pt - 2.0 * c1 * s_pt + c2, 0.0)
+    disk = info.disk[pts.surface]
+    r_pt = np.maximum(np.hypot(pts.x, pts.y), 1e-3)
+    cos_a = np.clip(
+        np.abs(pts.x * pts.dx + pts.y * pts.dy) / r_pt / np.maximum(np.hypot(pts.dx, pts.dy), 1e-9),
+        0.2,
+        1.0,
+    )
+    sin_t = np.maximum(np.hypot(pts.dx, pts.dy), 1e-3)
+    cos_t = np.maximum(np.abs(pts.dz), 0.05)
+    sig_t = np.sqrt(var_t + ms2) / np.where(disk, 1.0, cos_a)
+    sig_l = np.where(
+        disk,
+        np.sqrt(var_l / np.maximum((pts.dz / sin_t) ** 2, 1e-6) + ms2 / cos_t**2),
+        np.sqrt(var_l + ms2 / sin_t**2),
+    )
+    # gather: one index query per surface
+    w_t = cfg.n_sigma * np.sqrt(sig_t**2 + 0.05**2)
+    w_l = cfg.n_sigma * np.sqrt(sig_l**2 + 1.0)
+    qs, cs = [], []
+    phi_pt = np.arctan2(pts.y, pts.x)
+    w_pt = np.where(disk, r_pt, pts.z)
+    for sfc in np.unique(pts.surface).tolist():
+        sel = np.flatnonzero(pts.surface == sfc)
+        q, c = sp.index(int(sfc), 20.0).query(
+            phi_pt[sel],
+            w_t[sel] / r_pt[sel] + 0.002,
+            w_pt[sel] - w_l[sel] - 5.0,
+            w_pt[sel] + w_l[sel] + 5.0,
         )
+        qs.append(sel[q])
+        cs.append(c)
+    q = np.concatenate(qs) if qs else np.zeros(0, np.int64)
+    c = np.concatenate(cs) if cs else np.zeros(0, np.int64)
+    # not the seed's own hits
+    own = (seed_hits[road[q]] == c[:, None]).any(axis=1)
+    q, c = q[~own], c[~own]
+    a_t, a_l = _candidate_residuals(
+        sp, c, pts.x[q], pts.y[q], pts.z[q], pts.dx[q], pts.dy[q], pts.dz[q]
+    )
+    st = np.sqrt(sig_t[q] ** 2 + sp.sigma_t[c] ** 2)
+    sl = np.sqrt(sig_l[q] ** 2 + sp.sigma_l[c] ** 2)
+    chi2_seed = (a_t / st) ** 2 + (a_l / sl) ** 2
+    keep = chi2_seed <= cfg.n_sigma**2
+    q, c, chi2_seed, a_t, a_l, st, sl = (v[keep] for v in (q, c, chi2_seed, a_t, a_l, st, sl))
+    # at most max_hits_per_surface per (road, surface point), nearest first
+    o = np.lexsort((chi2_seed, q))
+    q, c, chi2_seed, a_t, a_l, st, sl = (v[o] for v in (q, c, chi2_seed, a_t, a_l, st, sl))
+    rank = _rank_in_group(q)
+    keep = rank < cfg.max_hits_per_surface
+    q, c, chi2_seed, a_t, a_l, st, sl, rank = (
+        v[keep] for v in (q, c, chi2_seed, a_t, a_l, st, sl, rank)
+    )
+    n_cand = np.bincount(q, minlength=len(pts))
+    # assemble roads: seed hits, then candidates in path order
+    elem_road = np.concatenate([np.repeat(np.arange(len(seeds)), n_seed), road[q]])
+    elem_hit = np.concatenate([seed_hits[mask], c])
+    seed_s = np.stack([path_to(h[:, j]) for j in range(h.shape[1])], axis=1)[mask]
+    elem_s = np.concatenate([seed_s, s_pt[q]])
+    is_seed = np.concatenate([np.ones(mask.sum(), bool), np.zeros(len(c), bool)])
+    elem_pt = np.concatenate([np.full(mask.sum(), -1), q])
+    order = np.lexsort((np.concatenate([np.zeros(mask.sum()), chi2_seed]), elem_s, elem_road))
+    # (seed hits and candidates by path length from the PCA)
+    elem_road, elem_hit, elem_s, is_seed, elem_pt = (
+        v[order] for v in (elem_road, elem_hit, elem_s, is_seed, elem_pt)
+    )
+    extra = {
+        "u_seed": np.concatenate([np.zeros(mask.sum()), a_t / st])[order],
+        "v_seed": np.concatenate([np.zeros(mask.sum()), a_l / sl])[order],
+        "rank": np.concatenate([np.zeros(mask.sum()), rank])[order],
+        "n_window": np.concatenate([np.zeros(mask.sum()), n_cand[q]])[order],
     }
-    first_later = int(last_seed_layer.min()) + 1 if n_seeds else n_layers
-    seed_kind = (seed_layer[:, 0] * n_layers + seed_layer[:, 1]) * n_layers + seed_layer[:, 2]
-    kinds = np.unique(seed_kind)
-
-    def seed_fit_var(lay: int, act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Variance (mm^2, r*phi and z) at ``lay`` of the seed circle's prediction from the
-        seed hits' resolution (:class:`hepml.reco.seeding._Extrapolation`)."""
-        vr, vz = np.zeros(len(act)), np.zeros(len(act))
-        k_act = seed_kind[act]
-        for k in kinds.tolist():
-            kind = (k // (n_layers * n_layers), (k // n_layers) % n_layers, k % n_layers)
-            if kind[2] >= lay:
-                continue
-            ext = _Extrapolation.build(res, kind, kind[1:], lay, _PHI_BASIS_FREE)
-            m = k_act == k
-            vr[m] = ext.res_phi_sq * float(res.radius_mm[lay]) ** 2
-            vz[m] = ext.res_z_sq
-        return vr, vz
-
-    for lay in range(first_later, n_layers):
-        r_l = float(res.radius_mm[lay])
-        act = np.flatnonzero(alive & (last_seed_layer < lay))
-        if len(act) == 0:
-            continue
-        sfit = seed_fit.take(act)
-        xs, ys, zs, oks = predict_on_cylinder(sfit, r_l)
-        w_r, w_z = cfg.window(lay, r_l, seed_p[act], seed_fit.radius_mm[act])
-        reach = oks & (np.abs(zs) <= res.half_length_mm[lay] + w_z)
-        alive[act[~reach]] = False
-        act, xs, ys, zs, w_r, w_z = (
-            act[reach],
-            xs[reach],
-            ys[reach],
-            zs[reach],
-            w_r[reach],
-            w_z[reach],
-        )
-        on_layer = np.flatnonzero(layer == lay)
-        if len(act) == 0 or len(on_layer) == 0:
-            missed[act] += 1
-            alive[act[missed[act] > cfg.max_missed]] = False
-            continue
-        phi_s = np.arctan2(ys, xs)
-        q, h = hits.index(lay, cfg.z_bin_mm).query(phi_s, w_r / r_l, zs - w_z, zs + w_z)
-        nwin = np.bincount(q, minlength=len(act))
-        # residuals to the seed helix, normalised by the window
-        u = r_l * wrap_phi(phi_hit[h] - phi_s[q]) / w_r[q]
-        v = (z[h] - zs[q]) / w_z[q]
-        # residuals to the follower's running prediction
-        cfit = cur.take(act)
-        xf, yf, zf, okf = predict_on_cylinder(cfit, r_l)
-        p_c = np.nan_to_num(cfit.p_GeV, nan=cfg.min_p_GeV)
-        cot_c = np.nan_to_num(cfit.cot_theta)
-        ms = ms_sigma_since(res, last_layer[act], lay, p_c, cot_c)
-        ms_fit = cfg.fit_error_scale * ms_sigma_since(
-            res, np.zeros(len(act), np.int64), lay, p_c, cot_c
-        )
-        sin_t = 1.0 / np.sqrt(1.0 + cot_c**2)
-        # until the follower's first pick its fit is the seed's three hits, whose
-        # measurement errors, blown up by the short lever arm, dominate for stiff tracks
-        fit_r2, fit_z2 = seed_fit_var(lay, act)
-        fit_r2 = np.where(n_picked[act] == 0, fit_r2, 0.0)
-        fit_z2 = np.where(n_picked[act] == 0, fit_z2, 0.0)
-        sig_r = cfg.sigma_scale * np.sqrt(res.sigma_rphi_mm[lay] ** 2 + ms**2 + ms_fit**2 + fit_r2)
-        sig_z = cfg.sigma_scale * np.sqrt(
-            res.sigma_z_mm[lay] ** 2 + (ms**2 + ms_fit**2) / sin_t**2 + fit_z2
-        )
-        uf = r_l * wrap_phi(phi_hit[h] - np.arctan2(yf, xf)[q]) / sig_r[q]
-        vf = (z[h] - zf[q]) / sig_z[q]
-        chi2 = np.where(okf[q], uf * uf + vf * vf, _BIG_CHI2)
-        # cap: the K candidates of smallest chi2 per road
-        order, rank = _group_rank(q, chi2)
-        keep = order[rank < K]
-        rank = rank[rank < K]
-        q, h, u, v, uf, vf, chi2 = (
-            q[keep],
-            h[keep],
-            u[keep],
-            v[keep],
-            uf[keep],
-            vf[keep],
-            chi2[keep],
-        )
-        best = (rank == 0) & (chi2 < cfg.chi2_max)
-        took = act[q[best]]
-        hb = h[best]
-        hx[took, lay], hy[took, lay], hz[took, lay], has[took, lay] = x[hb], y[hb], z[hb], True
-        last_layer[took] = lay
-        n_picked[took] += 1
-        missed[act] += 1
-        missed[took] = 0
-        alive[act[missed[act] > cfg.max_missed]] = False
-        if len(took):
-            cur = _replace_rows(cur, took, refit(took))
-        area_cm2 = 4.0 * w_r * w_z / 100.0
-        parts["seed"].append(act[q])
-        parts["hit"].append(h)
-        parts["layer"].append(np.full(len(h), lay, dtype=np.int64))
-        parts["u"].append(u)
-        parts["v"].append(v)
-        parts["dens"].append(np.log1p(nwin / area_cm2)[q])
-        parts["nwin"].append(np.log1p(nwin)[q])
-        parts["rank"].append(rank.astype(np.float64))
-        parts["uf"].append(np.arcsinh(uf))
-        parts["vf"].append(np.arcsinh(vf))
-        parts["chi2"].append(chi2)
-        parts["picked"].append(best)
-
-    # the seed hits: three elements per seed
-    for k in range(3):
-        parts["seed"].append(rows)
-        parts["hit"].append(seeds[:, k])
-        parts["layer"].append(seed_layer[:, k])
-        for key in ("u", "v", "dens", "nwin", "rank", "uf", "vf", "chi2"):
-            parts[key].append(np.zeros(n_seeds))
-        parts["picked"].append(np.ones(n_seeds, dtype=bool))
-    cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
-    is_seed = np.zeros(len(cat["seed"]), dtype=bool)
-    is_seed[len(cat["seed"]) - 3 * n_seeds :] = True
-
-    # roads kept: the follower found at least min_picked hits beyond the seed ...
-    keep_road = n_picked >= cfg.min_picked
-    if cfg.min_won_fraction > 0:
-        pk = cat["picked"].astype(bool)
-        won = _won_fraction(
-            cat["seed"].astype(np.int64)[pk],
-            cat["hit"].astype(np.int64)[pk],
-            cat["chi2"][pk],
-            keep_road,
-            n_picked,
-        )
-        keep_road &= won >= cfg.min_won_fraction
-    sel = keep_road[cat["seed"].astype(np.int64)]
-    cat = {k: v[sel] for k, v in cat.items()}
-    is_seed = is_seed[sel]
-    seed_of = cat["seed"].astype(np.int64)
-    new_index = np.cumsum(keep_road) - 1
-    road = new_index[seed_of]
-    kept = np.flatnonzero(keep_road)
-    order = np.lexsort((cat["rank"], cat["layer"], ~is_seed, road))
-    cat = {k: v[order] for k, v in cat.items()}
-    is_seed, road, seed_of = is_seed[order], road[order], seed_of[order]
-    hit = cat["hit"].astype(np.int64)
-    lay_e = cat["layer"].astype(np.int64)
-
-    # residuals of every element to the follower's final fit, in units of the hit's
-    # resolution plus the scattering accumulated from the beam line (LayerResolution)
-    uF = np.zeros(len(hit))
-    vF = np.zeros(len(hit))
-    final = cur
-    for lay in np.unique(lay_e):
-        e = np.flatnonzero(lay_e == lay)
-        f = final.take(seed_of[e])
-        xf, yf, zf, okf = predict_on_cylinder(f, float(res.radius_mm[lay]))
-        cot_f = np.nan_to_num(f.cot_theta)
-        ms = ms_sigma_since(
-            res, np.zeros(len(e), np.int64), lay, np.nan_to_num(f.p_GeV, nan=cfg.min_p_GeV), cot_f
-        )
-        sig_r = np.sqrt(res.sigma_rphi_mm[lay] ** 2 + ms**2)
-        sig_z = np.sqrt(res.sigma_z_mm[lay] ** 2 + ms**2 * (1.0 + cot_f**2))
-        du = float(res.radius_mm[lay]) * wrap_phi(phi_hit[hit[e]] - np.arctan2(yf, xf)) / sig_r
-        dv = (z[hit[e]] - zf) / sig_z
-        uF[e] = np.where(okf, np.arcsinh(du), 10.0)
-        vF[e] = np.where(okf, np.arcsinh(dv), 10.0)
-
-    feats = np.zeros((len(hit), N_FEATURES), dtype=np.float32)
-    feats[:, COL["u_seed"]] = cat["u"]
-    feats[:, COL["v_seed"]] = cat["v"]
-    feats[:, COL["r"]] = np.hypot(x[hit], y[hit]) / 1000.0
-    feats[:, COL["layer"]] = lay_e / max(n_layers - 1, 1)
-    feats[:, COL["density"]] = cat["dens"]
-    feats[:, COL["n_window"]] = cat["nwin"]
-    feats[:, COL["is_seed"]] = is_seed
-    feats[:, COL["rank"]] = cat["rank"] / K
-    q_over_pt = seed_fit.q / np.maximum(
-        seed_p / np.sqrt(1.0 + np.nan_to_num(seed_fit.cot_theta) ** 2), 1e-3
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(elem_road, minlength=len(seeds)))]).astype(
+        np.int64
     )
-    feats[:, COL["q_over_pt"]] = np.clip(0.2 * q_over_pt, -2.0, 2.0)[seed_of]
-    feats[:, COL["cot_theta"]] = np.clip(np.nan_to_num(seed_fit.cot_theta), -3.0, 3.0)[seed_of]
-    feats[:, COL["u_follow"]] = np.where(is_seed, uF, cat["uf"])
-    feats[:, COL["v_follow"]] = np.where(is_seed, vF, cat["vf"])
-    feats[:, COL["picked"]] = cat["picked"]
-    feats[:, COL["u_final"]] = uF
-    feats[:, COL["v_final"]] = vF
-    feats[:, COL["n_picked"]] = ((n_picked + 3) / n_layers)[seed_of]
-
-    road_ptr = np.zeros(len(kept) + 1, dtype=np.int64)
-    road_ptr[1:] = np.cumsum(np.bincount(road, minlength=len(kept)))
-    label = seed_particle = None
-    if particle_id is not None:
-        pid = np.asarray(particle_id, dtype=np.int64)
-        seed_particle = seed_majority(pid[seeds[kept]])
-        label = ((pid[hit] == seed_particle[road]) & (seed_particle[road] > 0)).astype(np.int8)
-    return Roads(
-        road_ptr=road_ptr,
-        seeds=seeds[kept],
-        hit=hit,
-        layer=lay_e.astype(np.int16),
+    # the follower
+    picked, fscore, final_t, final_l, n_picked = follow(
+        sp, det, ptr, elem_hit, is_seed, elem_s, cfg
+    )
+    slot = np.where(
+        sp.module[elem_hit] >= 0, sp.module[elem_hit], len(det.modules) + sp.surface[elem_hit]
+    )
+    feats = road_features(
+        sp=sp,
+        det=det,
+        road_ptr=ptr,
+        hit=elem_hit,
+        s=elem_s,
+        is_seed=is_seed,
+        picked=picked,
+        follower_score=fscore,
+        final_t=final_t,
+        final_l=final_l,
+        n_picked=n_picked,
+        seed_fit=fit,
+        **extra,
+    )
+    roads = Roads(
+        road_ptr=ptr,
+        seed_hits=seed_hits,
+        hit=elem_hit,
+        surface=sp.surface[elem_hit].astype(np.int32),
+        slot=slot.astype(np.int64),
+        s=elem_s,
         features=feats,
-        picked=cat["picked"].astype(bool),
-        follower_score=(-cat["chi2"]).astype(np.float32),
-        label=label,
-        seed_particle=seed_particle,
+        picked=picked,
+        follower_score=fscore.astype(np.float32),
+        is_seed=is_seed,
     )
+    if particle_id is not None:
+        pid = np.asarray(particle_id)
+        sp_pid = np.where(seed_hits >= 0, pid[h], -1)
+        maj = seed_majority(sp_pid)
+        roads.seed_particle = maj
+        lab = (pid[elem_hit] == np.repeat(maj, roads.lengths)) & (np.repeat(maj, roads.lengths) > 0)
+        roads.label = lab.astype(np.int8)
+    return select_roads(roads, cfg)
+
+
+def _excl_cumsum(v: np.ndarray, grp: np.ndarray) -> np.ndarray:
+    """Cumulative sum of ``v`` within runs of equal ``grp`` (sorted), excluding the element itself."""
+    c = np.cumsum(v)
+    start = np.r_[True, grp[1:] != grp[:-1]]
+    base = np.maximum.accumulate(np.where(start, np.arange(len(v)), 0))
+    before = np.where(base > 0, c[base - 1], 0.0)
+    return c - v - before
+
+
+def _rank_in_group(group: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within runs of equal ``group`` (sorted)."""
+    n = len(group)
+    start = np.r_[True, group[1:] != group[:-1]] if n else np.zeros(0, bool)
+    idx = np.arange(n)
+    first = np.maximum.accumulate(np.where(start, idx, 0)) if n else idx
+    return idx - first
+
+
+# --------------------------------------------------------------------------- the follower
+def follow(
+    sp: SpacePoints,
+    det: Detector,
+    ptr: np.ndarray,
+    hit: np.ndarray,
+    is_seed: np.ndarray,
+    s_along: np.ndarray,
+    cfg: RoadConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Walk every road (CSR ``ptr`` over elements ``hit`` in path order ``s_along``):
+    returns ``(picked, score, final_t, final_l, n_picked)``: picks (M,), -chi2 to the running
+    prediction (M,; 0 on seed hits), residuals to the final fit in sigma (M,), picks per road (R,)."""
+    n_roads = len(ptr) - 1
+    m = len(hit)
+    picked = is_seed.copy()
+    score = np.zeros(m)
+    info = _surface_info(det)
+    road = np.repeat(np.arange(n_roads), np.diff(ptr))
+    # steps: the successive surfaces of each road's candidates, in path order
+    surf = sp.surface[hit]
+    cand = ~is_seed
+    ci = np.flatnonzero(cand)
+    rc, sc = road[ci], surf[ci]
+    new = np.r_[True, (sc[1:] != sc[:-1]) | (rc[1:] != rc[:-1])] if len(ci) else np.zeros(0, bool)
+    g = np.cumsum(new) - 1
+    road_start = np.r_[True, rc[1:] != rc[:-1]] if len(ci) else np.zeros(0, bool)
+    first_g = np.zeros(n_roads, dtype=np.int64)
+    first_g[rc[road_start]] = g[road_start]
+    local = np.full(m, -1, dtype=np.int64)
+    local[ci] = g - first_g[rc]
+    n_steps = int(local.max()) + 1 if len(ci) else 0
+    # candidates before the seed's first hit (a late seed) do not count as misses
+    s_first = np.full(n_roads, np.inf)
+    np.minimum.at(s_first, road[is_seed], s_along[is_seed])
+    # the follower's hit list per road: a ring of the last refit_hits picks
+    k = cfg.refit_hits
+    last_hits = np.full((n_roads, k), -1, dtype=np.int64)
+    # filled with the seed's hits (the last k of them)
+    seed_rows = np.flatnonzero(is_seed)
+    sr = road[seed_rows]
+    pos = _rank_in_group(sr)
+    n_s = np.bincount(sr, minlength=n_roads)
+    col = pos + (k - n_s[sr])  # right-aligned: rolling the ring drops the oldest hit
+    okc = col >= 0
+    last_hits[sr[okc], col[okc]] = hit[seed_rows[okc]]
+    n_hit = np.minimum(n_s, k)
+    missed = np.zeros(n_roads, dtype=np.int64)
+    alive = np.ones(n_roads, dtype=bool)
+    n_picked = n_s.copy()
+    by_step = np.argsort(local, kind="stable")
+    bounds = np.searchsorted(local[by_step], np.arange(-1, n_steps + 1))
+    for t in range(n_steps):
+        e = by_step[bounds[t + 1] : bounds[t + 2]]
+        e = e[alive[road[e]]]
+        if len(e) == 0:
+            continue
+        rr = road[e]
+        roads_here = np.unique(rr)
+        fit = _fit_rows(sp, det, last_hits[roads_here])
+        fit_of = np.searchsorted(roads_here, rr)
+        chi2 = _chi2_to_fit(sp, fit, fit_of, hit[e], info, last_hits[rr], n_hit[rr], det.field)
+        score[e] = -np.minimum(chi2, _BIG_CHI2)
+        ok = chi2 <= cfg.chi2_max
+        # best per road, then a second on another module
+        o = np.lexsort((chi2, rr))
+        eo, ro, oko = e[o], rr[o], ok[o]
+        first = np.r_[True, ro[1:] != ro[:-1]]
+        best = eo[first & oko]
+        picked[best] = True
+        br = road[best]
+        mod_best = np.full(n_roads, -2, dtype=np.int64)
+        mod_best[br] = sp.module[hit[best]]
+        rank = _rank_in_group(ro)
+        second = (rank == 1) & oko & (mod_best[ro] != -2) & (sp.module[hit[eo]] != mod_best[ro])
+        sec = eo[second]
+        picked[sec] = True
+        for chosen in (best, sec):
+            cr = road[chosen]
+            last_hits[cr] = np.roll(last_hits[cr], -1, axis=1)
+            last_hits[cr, -1] = hit[chosen]
+            n_hit[cr] = np.minimum(n_hit[cr] + 1, k)
+            n_picked[cr] += 1
+        got = np.zeros(n_roads, dtype=bool)
+        got[br] = True
+        pre = np.zeros(n_roads, dtype=bool)
+        pre[rr[s_along[e] < s_first[rr]]] = True
+        missed[roads_here] = np.where(got[roads_here] | pre[roads_here], 0, missed[roads_here] + 1)
+        alive &= missed <= cfg.max_missed
+    # residuals of every element to the final fit of its road (its picks)
+    final_t = np.full(m, 10.0)
+    final_l = np.full(m, 10.0)
+    if m:
+        fit = _fit_rows(sp, det, last_hits)
+        rt, rl, st, sl = _residuals_to_fit(sp, fit, road, hit, info)
+        final_t = np.clip(np.nan_to_num(rt / st, nan=10.0), -1e3, 1e3)
+        final_l = np.clip(np.nan_to_num(rl / sl, nan=10.0), -1e3, 1e3)
+    return picked, score, final_t, final_l, n_picked
+
+
+def _fit_rows(sp: SpacePoints, det: Detector, rows_hits: np.ndarray) -> HelixFit:
+    """Helix fits of (R, k) hit rows (-1: none), each row's hits in any order."""
+    mask = rows_hits >= 0
+    h = np.where(mask, rows_hits, 0)
+    last = np.take_along_axis(h, np.maximum(mask.sum(axis=1) - 1, 0)[:, None], axis=1)[:, 0]
+    bz = det.field.bz_axis(sp.z[last])
+    return fit_helix(sp.x[h], sp.y[h], sp.z[h], mask, bz, sp.sigma_t[h], _sigma_z(sp, h))
+
+
+def _residuals_to_fit(
+    sp: SpacePoints, fit: HelixFit, fit_of: np.ndarray, c: np.ndarray, info: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Residuals (across, along) of points ``c`` to helices ``fit[fit_of]`` at the points'
+    own radius (barrel) or z (disk), and their resolution."""
+    f = fit.take(fit_of)
+    disk = sp.disk[c]
+    xb, yb, zb, okb = predict_on_cylinder(f, sp.r[c])
+    xd, yd, _, okd = predict_on_plane(f, sp.z[c])
+    x = np.where(disk, xd, xb)
+    y = np.where(disk, yd, yb)
+    ok = np.where(disk, okd, okb)
+    across = sp.r[c] * wrap_phi(sp.phi[c] - np.arctan2(y, x))
+    along = np.where(disk, sp.r[c] - np.hypot(x, y), sp.z[c] - zb)
+    across = np.where(ok, across, 1e3)
+    along = np.where(ok, along, 1e3)
+    return across, along, sp.sigma_t[c], sp.sigma_l[c]
+
+
+def _field_corrected(
+    sp: SpacePoints,
+    f: HelixFit,
+    last: np.ndarray,
+    s_last: np.ndarray,
+    c: np.ndarray,
+    field: Field,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals (across, along) of points ``c`` beyond their fit's last hit, predicted by
+    a helix from the fit's point and direction at that hit whose curvature follows the
+    field: rho B_mid / B_fit, B the field on the axis at the last hit and at the middle
+    of the extrapolation (the solenoid's B_z falls by 30% between strip disks)."""
+    cot = np.nan_to_num(f.cot_theta)
+    inv_sin = np.sqrt(1.0 + cot * cot)
+    s_t = s_last / inv_sin
+    x0, y0, z0 = point_at_arc(f, s_t)
+    ang = f.phi0 - f.rho_per_mm * s_t
+    st = 1.0 / inv_sin
+    dx, dy, dz = np.cos(ang) * st, np.sin(ang) * st, cot * st
+    b_fit = field.bz_axis(sp.z[last])
+    z_mid = 0.5 * (z0 + sp.z[c])
+    b_mid = field.bz_axis(z_mid)
+    # omega per 3D path: rho (per transverse mm) * sin(theta), clockwise for rho > 0 -> omega < 0
+    omega = -np.nan_to_num(f.rho_per_mm) * st * b_mid / np.maximum(b_fit, 1e-6)
+    disk = sp.disk[c]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h_disk = (sp.z[c] - z0) / dz
+    h_cyl = cylinder_path(x0, y0, dx, dy, omega, sp.r[c])
+    h = np.where(disk, h_disk, h_cyl)
+    ok = np.isfinite(h) & (h >= 0)
+    h = np.where(ok, h, 0.0)
+    state = np.zeros((10, len(c)))
+    state[0], state[1], state[2], state[3], state[4], state[5] = x0, y0, z0, dx, dy, dz
+    helix_move_z(state, omega, h)
+    x, y, z = state[0], state[1], state[2]
+    across = sp.r[c] * wrap_phi(sp.phi[c] - np.arctan2(y, x))
+    along = np.where(disk, sp.r[c] - np.hypot(x, y), sp.z[c] - z)
+    return np.where(ok, across, 1e3), np.where(ok, along, 1e3)
+
+
+def _chi2_to_fit(
+    sp: SpacePoints,
+    fit: HelixFit,
+    fit_of: np.ndarray,
+    c: np.ndarray,
+    info: Any,
+    last_hits: np.ndarray,
+    n_hit: np.ndarray,
+    det_field: Field,
+) -> np.ndarray:
+    """chi2 of candidates ``c`` to their road's current helix: hit resolution, the fit's
+    extrapolation error (three-point Lagrange weights of its first, middle and last hit
+    along the path) and Highland scattering at its nearest end hit over the lever arm
+    beyond the fitted range, in quadrature."""
+    rt, rl, st, sl = _residuals_to_fit(sp, fit, fit_of, c, info)
+    f = fit.take(fit_of)
+    cot = np.nan_to_num(f.cot_theta)
+    inv_sin = np.sqrt(1.0 + cot * cot)
+    rho, phi0, d0 = f.rho_per_mm[:, None], f.phi0[:, None], f.d0_mm[:, None]
+    present = last_hits >= 0
+    hh = np.where(present, last_hits, 0)
+    # signed 3D path of the fit's hits and of the candidate from the PCA
+    s_h = (
+        np.where(present, arc_length(sp.x[hh], sp.y[hh], rho, phi0, d0), np.nan) * inv_sin[:, None]
+    )
+    s_c = arc_length(sp.x[c], sp.y[c], f.rho_per_mm, f.phi0, f.d0_mm) * inv_sin
+    order = np.argsort(np.where(np.isnan(s_h), np.inf, s_h), axis=1)
+    n = np.maximum(n_hit, 1)
+    rows = np.arange(len(c))
+    i_first = order[rows, 0]
+    i_last = order[rows, n - 1]
+    i_mid = order[rows, (n - 1) // 2]
+    trio = np.stack([hh[rows, i_first], hh[rows, i_mid], hh[rows, i_last]], axis=1)
+    s_fit = np.stack([s_h[rows, i_first], s_h[rows, i_mid], s_h[rows, i_last]], axis=1)
+    s_fit = np.nan_to_num(s_fit)
+    lw = _lagrange(s_fit, s_c)
+    beyond = s_c > s_fit[:, 2]
+    if beyond.any() and _FIELD_CORRECTION:
+        b = np.flatnonzero(beyond)
+        bt, bl = _field_corrected(sp, f.take(b), trio[b, 2], s_fit[b, 2], c[b], det_field)
+        rt = rt.copy()
+        rl = rl.copy()
+        rt[b], rl[b] = bt, bl
+    var_t = ((lw * sp.sigma_t[trio]) ** 2).sum(axis=1)
+    var_l = ((lw * _sigma_z(sp, trio)) ** 2).sum(axis=1)
+    p = np.clip(np.nan_to_num(f.p_GeV, nan=1.0), 0.05, 1e4)
+    end = np.where(beyond, trio[:, 2], trio[:, 0])
+    lever = np.where(beyond, s_c - s_fit[:, 2], np.maximum(s_fit[:, 0] - s_c, 0.0))
+    th = highland_theta0(p, info.x_over_x0[sp.surface[end]] * inv_sin, beta=1.0)
+    ms = th * lever
+    # a kink moves a disk hit along r by theta0 L / |cos theta|, a barrel hit along z by theta0 L / sin theta
+    disk = sp.disk[c]
+    cos_t = np.maximum(np.abs(cot) / inv_sin, 0.05)
+    tan_t = 1.0 / np.maximum(np.abs(cot), 1e-3)
+    var_l = np.where(disk, var_l * tan_t**2 + (ms / cos_t) ** 2, var_l + (ms * inv_sin) ** 2)
+    sig_t = np.sqrt(st**2 + var_t + ms**2)
+    sig_l = np.sqrt(sl**2 + var_l)
+    chi2 = (rt / sig_t) ** 2 + (rl / sig_l) ** 2
+    bad = (n_hit < 3) | ~np.isfinite(chi2)
+    return np.where(bad, _BIG_CHI2, chi2)
+
+
+# --------------------------------------------------------------------------- selection
+def select_roads(roads: Roads, cfg: RoadConfig) -> Roads:
+    """Drop roads whose follower found fewer than ``min_picked`` hits beyond the seed, then
+    (``min_won_fraction`` > 0) resolve ambiguities between the followers' tracks."""
+    rid = roads.road_of_element
+    beyond = np.bincount(
+        rid, weights=(roads.picked & ~roads.is_seed).astype(float), minlength=len(roads)
+    )
+    keep = beyond >= cfg.min_picked
+    if cfg.min_won_fraction > 0 and keep.any():
+        keep &= _won_fraction(roads, keep) >= cfg.min_won_fraction
+    return roads.take(np.flatnonzero(keep))
+
+
+def _won_fraction(roads: Roads, alive: np.ndarray) -> np.ndarray:
+    """Fraction of each road's picks it wins against the other live roads' (most picks,
+    then the smallest mean chi2, win a shared hit)."""
+    rid = roads.road_of_element
+    n = len(roads)
+    sel = roads.picked & alive[rid]
+    npk = np.bincount(rid[sel], minlength=n)
+    chi = np.bincount(rid[sel], weights=-roads.follower_score[sel].astype(float), minlength=n)
+    mean = chi / np.maximum(npk, 1)
+    e = np.flatnonzero(sel)
+    h = roads.hit[e]
+    r = rid[e]
+    o = np.lexsort((mean[r], -npk[r], h))
+    first = np.r_[True, h[o][1:] != h[o][:-1]]
+    won = np.bincount(r[o][first], minlength=n)
+    return np.where(npk > 0, won / np.maximum(npk, 1), 0.0)

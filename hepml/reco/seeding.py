@@ -1,45 +1,39 @@
-"""Triplet seeding in the pixel layers, and the (phi, z) hit index used by the finder.
+"""Triplet seeding on the detector's layer graph: barrel layers and endcap disks alike.
 
-A seed is three hits on three pixel layers (global layers 0..3), inner to outer
-(cf. the ATLAS space-point seeding, ATL-PHYS-PUB-2009-002, ACTS' seed finder and
-filter, and the CMS pixel seeds of iterative tracking), found in vectorised steps:
+A seed is three space points on three surfaces a track from the beam line
+crosses one after the other (:func:`hepml.detector.navigation.layer_graph`:
+barrel-barrel-barrel, barrel-disk-disk, disk-disk-disk, ...; with ``skip``, also
+the triplets missing one surface), in the seeding volumes (the pixels by
+default), found in vectorised steps as in ACTS' seed finder and the CMS pixel
+seeds of iterative tracking:
 
-1. **doublets** on two layers of a kind: for every hit a, the hits b of the other
-   layer in a phi window and a z window. The phi window covers the bending of a
-   track of pT >= ``min_pt_GeV`` and an impact parameter |d0| <= ``max_d0_mm``; in
-   the small-angle form of the track circle, phi(r) = phi0 - rho r/2 - d0/r, so
-   |phi_b - phi_a| <= asin(r_b/2R_min) - asin(r_a/2R_min) + d0_max (1/r_a - 1/r_b).
-   The z window keeps the straight line through a and b within |z0| <= ``max_z0_mm``
-   of the beam line at r = 0.
-2. **triplets**: the circle through the beam line and the doublet predicts the
-   third hit on the remaining layer (``third_hit``: outwards, inwards, or both from
-   one set of doublets on the layers the kinds share). The window is ``n_sigma``
-   standard deviations of the prediction's error: the measurement resolution of
-   the three hits and the Highland multiple scattering of every layer crossed, at
-   the doublet's momentum taken 20% low, propagated through the extrapolation
-   (:class:`_Extrapolation`: the prediction is linear in the hits, so a kink at
-   layer j moves it by the difference between the kinked path and what the fit
-   makes of it). Soft doublets get wide windows and hard ones narrow windows, so
-   the third-hit pulls of true triplets are about unit-width at every momentum.
-3. **cuts on the triplet's circle** (exact, through the three hits, :class:`_Circles`):
-   pT >= ``min_pt_GeV``, |d0| <= ``max_d0_mm``, |z0| <= ``max_z0_mm``.
-4. with ``confirm_hits`` > 0, **confirmation**: the triplet is followed over the
-   next three layers like a short track (each prediction from the circle through
-   its first hit and the last two found, with the same error model), and kept if
-   it finds that many compatible hits and the summed squared pulls of the third
-   and the confirming hits stay below ``max_chi2``; the hits inside the triplet's
-   first layer are searched too (inwards), and the seed becomes the three
-   innermost. Of confirmed seeds sharing two hits only the best-fitting stays
-   (:func:`_unique_hit_sets`): a particle's 0-1-2 and 1-2-3 seeds are one, and a
-   fake triplet holding two hits of a real track gives way to it. At TrackML
-   density this takes the seeds from ~1.7 x 10^5 (0.15 GeV) to ~2 x 10^4, ~5 x 10^3
-   of them true.
+1. **doublets** (a, b) on the first two surfaces: for every point a, the points
+   b of the next surface in a window of phi and of the longitudinal coordinate
+   (z on a barrel layer, r on a disk) that admits a track of pT >= ``min_pt_GeV``,
+   |d0| <= ``max_d0_mm`` and |z0| <= ``max_z0_mm`` whatever b's exact radius or z
+   inside the surface's envelope; then the cuts on the pair itself, at the two
+   points' own positions: the straight line in (r, z) through them passes
+   within ``max_z0_mm`` of the beam line, and their phi difference is within
+   the bending allowed between their radii.
+2. **triplets**: the circle through the beam line and the doublet, with the
+   straight line in (s, z) (s the transverse arc), predicts the third point c
+   *at c's own radius* (barrel) or *own z* (disk): its phi and z (barrel) or
+   phi and r (disk). The window is ``n_sigma`` standard deviations of the
+   prediction's error: the three points' resolution carried through the
+   extrapolation and the Highland scattering in b's material over the lever arm
+   b -> c, at the doublet's momentum taken 20% low.
+3. **cuts on the triplet's exact circle**: pT >= ``min_pt_GeV``, |d0| <=
+   ``max_d0_mm``, |z0| <= ``max_z0_mm``.
+4. with ``confirm_hits`` > 0, **confirmation**: the triplet's circle and line
+   predict the next surfaces of the layer graph after (b, c), one after the
+   other (each from the circle through the first point and the last two
+   found); a seed needs compatible points on that many of them and summed
+   squared pulls <= ``max_chi2``. Of confirmed seeds sharing two points only the
+   best-fitting stays.
 
-``allowed`` restricts the triplets to some hits (a second tracking pass on the
-hits the first left, :func:`hepml.tasks.hit_labeller.event_roads`).
-
-The hit lookups go through :class:`PhiZIndex`: hits of one layer sorted by (z bin,
-phi) with a cell table, so a query costs two array lookups plus the hits returned.
+``allowed`` restricts the triplets to some points (a second tracking pass on the
+points the first left). Every window query goes through
+:class:`hepml.reco.spacepoints.SurfaceIndex`.
 """
 
 from __future__ import annotations
@@ -50,723 +44,512 @@ from typing import Any
 import numpy as np
 
 from hepml.config import from_section
+from hepml.detector import Detector
+from hepml.detector.constants import GEV_PER_T_MM
+from hepml.detector.navigation import layer_graph
+from hepml.detector.scattering import highland_theta0
 from hepml.errors import HepmlError
-from hepml.reco.fit import LayerResolution, _arc_from_chord
-from hepml.sim.geometry import TrackerGeometry
-from hepml.sim.physics import GEV_PER_T_MM
+from hepml.reco.fit import _arc_from_chord
+from hepml.reco.spacepoints import SpacePoints, wrap_phi
 
-TWO_PI = 2.0 * np.pi
-_KEY_STRIDE = 3.0 * TWO_PI + 1.0  # per z bin: room for phi in [-3 pi, 3 pi]
-
-
-def wrap_phi(phi: np.ndarray) -> np.ndarray:
-    """Angle wrapped into [-pi, pi) (floor, not %: five times faster on large arrays)."""
-    phi = np.asarray(phi)
-    return phi - TWO_PI * np.floor((phi + np.pi) * (1.0 / TWO_PI))
-
-
-def expand_ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All pairs ``(i, j)`` with ``lo[i] <= j < hi[i]``, vectorised: ``(i, j)`` arrays."""
-    counts = np.maximum(hi - lo, 0)
-    total = int(counts.sum())
-    i = np.repeat(np.arange(len(lo)), counts)
-    if total == 0:
-        return i, np.zeros(0, dtype=np.int64)
-    starts = np.cumsum(counts) - counts
-    j = np.arange(total) - np.repeat(starts - lo, counts)
-    return i, j
-
-
-class PhiZIndex:
-    """Hits of one layer indexed by (z bin, phi) for window queries.
-
-    Every hit is stored three times, at phi - 2 pi, phi and phi + 2 pi, under the
-    key ``zbin * K + phi' + 3 pi`` (K > 6 pi), so that a phi window crossing
-    +-pi is one contiguous key range. The sorted keys are cut into cells of
-    ``phi_cell_rad`` with a pointer to each cell's first hit, so a query finds its
-    key range in each z bin its z window overlaps with two array lookups (no
-    binary search) and then keeps the hits of the cells it overlaps that lie
-    inside its window.
-
-    Args:
-        phi, z: (n,) hit coordinates (rad, mm).
-        hit_index: (n,) what a query returns for each hit (e.g. row numbers).
-        z_bin_mm: z bin width; wide bins suit wide z windows.
-        phi_cell_rad: cell width of the lookup table along phi.
-    """
-
-    def __init__(
-        self,
-        phi: np.ndarray,
-        z: np.ndarray,
-        hit_index: np.ndarray,
-        z_bin_mm: float = 50.0,
-        phi_cell_rad: float = 0.005,
-    ) -> None:
-        phi = wrap_phi(np.asarray(phi, dtype=np.float64))
-        z = np.asarray(z, dtype=np.float64)
-        self.z_bin_mm = float(z_bin_mm)
-        self.z_min = float(z.min()) if len(z) else 0.0
-        self.n_bins = int((float(z.max()) - self.z_min) // self.z_bin_mm) + 1 if len(z) else 1
-        zb = self._bin(z)
-        key = np.concatenate([phi - TWO_PI, phi, phi + TWO_PI]) + 3.0 * np.pi
-        key = key + np.tile(zb, 3) * _KEY_STRIDE
-        order = np.argsort(key, kind="stable")
-        self.keys = key[order]
-        self.hit_index = np.tile(np.asarray(hit_index, dtype=np.int64), 3)[order]
-        self.z = np.tile(z, 3)[order]
-        self.cell = float(phi_cell_rad)
-        self.n_cells = int(np.ceil(self.n_bins * _KEY_STRIDE / self.cell)) + 1
-        edges = np.arange(self.n_cells + 1, dtype=np.float64) * self.cell
-        self.ptr = np.searchsorted(self.keys, edges, side="left")
-
-    def _bin(self, z: np.ndarray) -> np.ndarray:
-        b = np.floor((np.asarray(z) - self.z_min) / self.z_bin_mm)
-        return np.clip(b, 0, self.n_bins - 1).astype(np.int64)
-
-    def _cell(self, key: np.ndarray) -> np.ndarray:
-        return np.clip(np.floor(key / self.cell), 0, self.n_cells).astype(np.int64)
-
-    def query(
-        self, phi: np.ndarray, half_phi: np.ndarray, z_lo: np.ndarray, z_hi: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Hits with |phi_hit - phi| <= half_phi (wrapped) and z_lo <= z_hit <= z_hi.
-
-        All arguments are (Q,) arrays (``half_phi`` < pi). Returns ``(query, hit)``:
-        for every match, the query's position (non-decreasing) and the hit's ``hit_index``.
-        """
-        phi = wrap_phi(np.asarray(phi, dtype=np.float64))
-        half = np.minimum(np.asarray(half_phi, dtype=np.float64), np.pi * (1 - 1e-9))
-        half = np.broadcast_to(half, phi.shape)
-        z_lo = np.broadcast_to(np.asarray(z_lo, dtype=np.float64), phi.shape)
-        z_hi = np.broadcast_to(np.asarray(z_hi, dtype=np.float64), phi.shape)
-        if len(self.keys) == 0 or len(phi) == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        b_lo, b_hi = self._bin(z_lo), self._bin(z_hi)
-        # one (query, z bin) pair per bin the z window overlaps, in query order, so
-        # that the matches come out sorted by query
-        qb, zb = expand_ranges(b_lo, b_hi + 1)
-        base = zb * _KEY_STRIDE + 3.0 * np.pi + phi[qb]
-        hq = half[qb]
-        lo = self.ptr[self._cell(base - hq)]
-        hi = self.ptr[np.minimum(self._cell(base + hq) + 1, self.n_cells)]
-        i, j = expand_ranges(lo, hi)
-        keep = np.abs(self.keys[j] - base[i]) <= hq[i]
-        qq, j = qb[i[keep]], j[keep]
-        zz = self.z[j]
-        keep = (zz >= z_lo[qq]) & (zz <= z_hi[qq])
-        return qq[keep], self.hit_index[j[keep]]
+#: margin (mm) of the doublet windows on top of the envelope: resolution and scattering
+_DOUBLET_MARGIN_MM = 2.0
+#: the seeding's window momentum is floored at this fraction of min_pt and taken this much low
+_P_LOW = 0.8
 
 
 @dataclass(frozen=True)
 class SeedingConfig:
-    """Cuts of the triplet seeding (``ghost_filter.seeding``). Units: GeV, mm, rad.
+    """Cuts of the triplet seeding (``ghost_filter.seeding``, ``hit_labeller.seeding``). Units: GeV, mm.
 
-    ``n_sigma`` sets the third (and confirming) hit's windows in units of the
-    expected multiple scattering and measurement error; ``confirm_hits`` (0, 1
-    or 2) keeps only triplets with a compatible hit on that many of the next
-    three layers (and summed squared pulls <= ``max_chi2``), and then of seeds
-    sharing two hits only the best-fitting; ``third_hit`` says which hit of a
-    triplet is searched (see the schema).
+    ``volumes``: TrackML volumes whose surfaces seed; ``skip``: also triplets that
+    skip one surface (a missing hit); ``n_sigma``: the third and confirming
+    points' windows in standard deviations; ``confirm_hits``: compatible points
+    needed on the next surfaces (of ``confirm_surfaces`` looked at).
     """
 
-    layer_triplets: tuple[tuple[int, int, int], ...] = ((0, 1, 2), (1, 2, 3))
-    min_pt_GeV: float = 0.5
-    max_d0_mm: float = 1.0
-    max_z0_mm: float = 200.0
-    n_sigma: float = 4.0
-    confirm_hits: int = 0
-    max_chi2: float = np.inf
-    third_hit: str = "outer"
+    volumes: tuple[int, ...]
+    skip: bool
+    min_pt_GeV: float
+    max_d0_mm: float
+    max_z0_mm: float
+    n_sigma: float
+    confirm_hits: int
+    confirm_surfaces: int
+    max_chi2: float
 
     @classmethod
-    def from_config(
-        cls,
-        cfg: dict[str, Any],
-        section: dict[str, Any] | None = None,
-        name: str = "ghost_filter.seeding",
-    ) -> SeedingConfig:
-        """From the validated config's ``ghost_filter.seeding`` section (or ``section``,
-        called ``name`` in error messages)."""
-        s = cfg["ghost_filter"]["seeding"] if section is None else section
-        return from_section(
-            cls, s, layer_triplets=triplet_kinds(s["layer_triplets"], f"{name}.layer_triplets")
-        )
+    def from_section_dict(cls, s: dict[str, Any], name: str) -> SeedingConfig:
+        """From a validated seeding section (``name`` in error messages)."""
+        cfg = from_section(cls, s, volumes=tuple(int(v) for v in s["volumes"]))
+        if cfg.confirm_hits > cfg.confirm_surfaces:
+            raise HepmlError(
+                f"{name}.confirm_hits: {cfg.confirm_hits} exceeds confirm_surfaces {cfg.confirm_surfaces}"
+            )
+        return cfg
 
-
-def triplet_kinds(value: Any, key: str) -> tuple[tuple[int, int, int], ...]:
-    """Layer triplets from a config list, checked: three increasing global layers each."""
-    kinds = tuple(tuple(int(v) for v in t) for t in value)
-    for t in kinds:
-        if len(t) != 3 or not (0 <= t[0] < t[1] < t[2]):
-            raise HepmlError(f"{key}: {list(t)} must be three increasing global layers")
-    return kinds  # type: ignore[return-value]
-
-
-def highland_sq(p_GeV: np.ndarray, x_over_x0: float, inv_sin: np.ndarray) -> np.ndarray:
-    """theta0^2 of the Highland formula (beta = 1) for a layer crossed at polar angle theta.
-
-    theta0 = 13.6 MeV / p sqrt(t) (1 + 0.038 ln t), t = (x/X0) / sin theta
-    (PDG 2024 eq. 34.15): the plane-projected width.
-    """
-    t = x_over_x0 * inv_sin
-    return (0.0136 / p_GeV) ** 2 * t * (1.0 + 0.038 * np.log(t)) ** 2
-
-
-def _window_momentum(pt_GeV: np.ndarray, cot: np.ndarray, min_pt_GeV: float) -> np.ndarray:
-    """Momentum the windows' scattering is computed at: the candidate's, taken 20% low
-    (its own error), at least 0.8 ``min_pt_GeV`` and at most 10 TeV (straight lines)."""
-    p = np.minimum(pt_GeV, 1e4) * np.sqrt(1.0 + cot * cot)
-    return np.maximum(0.8 * p, 0.8 * min_pt_GeV)
-
-
-def _interp_weights(r_fit: np.ndarray, basis: tuple, r_t: float) -> np.ndarray:
-    """Weights w_i with f(r_t) = sum_i w_i f(r_i) for every f in the span of ``basis``."""
-    a = np.array([[b(r) for r in r_fit] for b in basis], dtype=np.float64)
-    return np.linalg.solve(a, np.array([b(r_t) for b in basis], dtype=np.float64))
-
-
-_PHI_BASIS_ORIGIN = (lambda r: 1.0, lambda r: r)  # phi(r) = phi0 - kappa r/2 (d0 = 0), small angle
-_PHI_BASIS_FREE = (lambda r: 1.0, lambda r: r, lambda r: 1.0 / r)  # ... - d0/r
-_LINE = (lambda r: 1.0, lambda r: r)  # z(r) at small curvature
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> SeedingConfig:
+        """The ghost filter's seeding (``ghost_filter.seeding``)."""
+        return cls.from_section_dict(cfg["ghost_filter"]["seeding"], "ghost_filter.seeding")
 
 
 @dataclass(frozen=True)
-class _Extrapolation:
-    """Constants of one extrapolation from hits on layers ``fit`` to layer ``target``.
+class Seeds:
+    """Seeds of one event: ``hits`` (S, K) space-point rows in path order, -1 padded
+    (the triplet and its confirming points), ``triplet`` (S, 3) and ``chi2`` (S,)."""
 
-    The prediction is linear in the fit hits' coordinates (in the small-angle
-    form: weights from interpolating in the ``phi_basis`` functions of r, and a
-    straight line in z), so its error is, in quadrature, each fit hit's
-    resolution times its weight, and for a kink theta on every layer j crossed
-    before the farthest point the difference between the kinked path and what
-    the fit makes of it:
-    phi: f_j(r) = (1 - r_j/r) for r > r_j, z: g_j(r) = (r - r_j) for r > r_j
-    (times 1/sin theta and 1/sin^2 theta for the transverse and z projections).
-    """
+    hits: np.ndarray
+    triplet: np.ndarray
+    chi2: np.ndarray
 
-    res_phi_sq: float  # rad^2
-    res_z_sq: float  # mm^2
-    ms_phi: tuple[tuple[float, float], ...]  # (x/X0_j, error coefficient), rad per rad of kink
-    ms_z: tuple[tuple[float, float], ...]  # (x/X0_j, error coefficient), mm per rad
+    def __len__(self) -> int:
+        return len(self.triplet)
 
     @classmethod
-    def build(
-        cls,
-        res: LayerResolution,
-        fit_phi: tuple[int, ...],
-        fit_z: tuple[int, ...],
-        target: int,
-        phi_basis: tuple,
-    ) -> _Extrapolation:
-        r = res.radius_mm
-        rt = float(r[target])
-        wp = _interp_weights(r[list(fit_phi)], phi_basis, rt)
-        wz = _interp_weights(r[list(fit_z)], _LINE, rt)
-        res_phi = sum(
-            (w * res.sigma_rphi_mm[i] / r[i]) ** 2 for w, i in zip(wp, fit_phi, strict=True)
+    def empty(cls, k: int = 3) -> Seeds:
+        return cls(np.zeros((0, k), np.int64), np.zeros((0, 3), np.int64), np.zeros(0))
+
+    def take(self, idx: np.ndarray) -> Seeds:
+        return Seeds(self.hits[idx], self.triplet[idx], self.chi2[idx])
+
+    @classmethod
+    def concat(cls, parts: list[Seeds]) -> Seeds:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        k = max(p.hits.shape[1] for p in parts)
+        pad = [
+            np.pad(p.hits, ((0, 0), (0, k - p.hits.shape[1])), constant_values=-1) for p in parts
+        ]
+        return cls(
+            np.concatenate(pad),
+            np.concatenate([p.triplet for p in parts]),
+            np.concatenate([p.chi2 for p in parts]),
         )
-        res_phi += (res.sigma_rphi_mm[target] / rt) ** 2
-        res_z = sum((w * res.sigma_z_mm[i]) ** 2 for w, i in zip(wz, fit_z, strict=True))
-        res_z += res.sigma_z_mm[target] ** 2
-        ms_phi, ms_z = [], []
-        for j in range(max(target, *fit_phi, *fit_z)):  # kinks before the farthest point involved
-            rj = float(r[j])
 
-            def f(rr: float, rj: float = rj) -> float:
-                return max(0.0, 1.0 - rj / rr)
 
-            def g(rr: float, rj: float = rj) -> float:
-                return max(0.0, rr - rj)
+# --------------------------------------------------------------------------- geometry of one event
+@dataclass(frozen=True)
+class _SurfaceInfo:
+    """Per-surface arrays the seeding needs (index = surface)."""
 
-            ep = f(rt) - sum(w * f(float(r[i])) for w, i in zip(wp, fit_phi, strict=True))
-            ez = g(rt) - sum(w * g(float(r[i])) for w, i in zip(wz, fit_z, strict=True))
-            x0 = float(res.x_over_x0[j])
-            if abs(ep) > 1e-9:
-                ms_phi.append((x0, float(ep)))
-            if abs(ez) > 1e-9:
-                ms_z.append((x0, float(ez)))
-        return cls(float(res_phi), float(res_z), tuple(ms_phi), tuple(ms_z))
+    disk: np.ndarray
+    r_lo: np.ndarray
+    r_hi: np.ndarray
+    z_lo: np.ndarray
+    z_hi: np.ndarray
+    x_over_x0: np.ndarray
 
-    def sigmas(self, p_GeV: np.ndarray, cot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(sigma_phi (rad), sigma_z (mm))`` at the target for momenta ``p_GeV``."""
-        inv_sin_sq = 1.0 + cot * cot
-        inv_sin = np.sqrt(inv_sin_sq)
-        vp = np.full(len(p_GeV), self.res_phi_sq)
-        vz = np.full(len(p_GeV), self.res_z_sq)
-        # layers of one material share the Highland width: one evaluation per material
-        for x0 in {x for x, _ in self.ms_phi + self.ms_z}:
-            cp = sum(e * e for x, e in self.ms_phi if x == x0)
-            cz = sum(e * e for x, e in self.ms_z if x == x0)
-            h = highland_sq(p_GeV, x0, inv_sin) * inv_sin_sq
-            vp = vp + h * cp
-            vz = vz + h * (cz * inv_sin_sq)
-        return np.sqrt(vp), np.sqrt(vz)
+    @classmethod
+    def of(cls, det: Detector) -> _SurfaceInfo:
+        s = det.surfaces
+        x0 = np.array([float(np.median(det.x_over_x0[v.first : v.stop])) for v in s])
+        return cls(
+            np.array([not v.is_barrel for v in s]),
+            np.array([v.r_min_mm for v in s]),
+            np.array([v.r_max_mm for v in s]),
+            np.array([v.z_min_mm for v in s]),
+            np.array([v.z_max_mm for v in s]),
+            x0,
+        )
+
+
+def _surface_info(det: Detector) -> _SurfaceInfo:
+    cached = det.__dict__.get("_seeding_info")
+    if cached is None:
+        cached = _SurfaceInfo.of(det)
+        det.__dict__["_seeding_info"] = cached
+    return cached
+
+
+def _bend(r_from: np.ndarray, r_to: np.ndarray, r_min_mm: float, d0: float) -> np.ndarray:
+    """Largest |phi(r_to) - phi(r_from)| of a track with R >= r_min_mm and |d0| <= d0 (small d0)."""
+    a = np.arcsin(np.minimum(np.abs(r_to) / (2.0 * r_min_mm), 1.0))
+    b = np.arcsin(np.minimum(np.abs(r_from) / (2.0 * r_min_mm), 1.0))
+    with np.errstate(divide="ignore"):
+        return np.abs(a - b) + d0 * np.abs(
+            1.0 / np.maximum(r_from, 1e-3) - 1.0 / np.maximum(r_to, 1e-3)
+        )
 
 
 def _doublets(
-    r: np.ndarray,
-    phi: np.ndarray,
-    z: np.ndarray,
+    sp: SpacePoints,
     ia: np.ndarray,
-    index_b: PhiZIndex,
-    r_b: float,
+    sb: int,
+    info: _SurfaceInfo,
     cfg: SeedingConfig,
     r_min_mm: float,
+    allowed: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    ra = r[ia]
-    bend = np.arcsin(np.minimum(r_b / (2 * r_min_mm), 1.0)) - np.arcsin(
-        np.minimum(ra / (2 * r_min_mm), 1.0)
-    )
-    half = np.abs(bend) + cfg.max_d0_mm * np.abs(1.0 / ra - 1.0 / r_b)
-    za = z[ia]
-    lever = (r_b - ra) / ra
-    margin = 1.0  # mm: resolution and scattering of the straight r-z line
-    z_lo = za + (za - cfg.max_z0_mm) * lever - margin
-    z_hi = za + (za + cfg.max_z0_mm) * lever + margin
-    qa, ib = index_b.query(phi[ia], half, z_lo, z_hi)
-    a, b = ia[qa], ib
-    # the line through a and b must pass within max_z0 of the beam line
-    z0 = z[a] - r[a] * (z[b] - z[a]) / (r[b] - r[a])
-    keep = np.abs(z0) <= cfg.max_z0_mm + margin
+    """Pairs (a, b), b on surface ``sb``, compatible with a track from the beam line."""
+    ra, za, pa = sp.r[ia], sp.z[ia], sp.phi[ia]
+    z0s = (-cfg.max_z0_mm, cfg.max_z0_mm)
+    m = _DOUBLET_MARGIN_MM
+    if info.disk[sb]:
+        zb = (info.z_lo[sb], info.z_hi[sb])
+        cand = []
+        for z0 in z0s:
+            for zz in zb:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    f = (zz - z0) / (za - z0)
+                cand.append(np.where(f > 0, ra * f, np.nan))
+        c = np.stack(cand)
+        w_lo = np.nanmin(np.where(np.isnan(c), np.inf, c), axis=0) - m
+        w_hi = np.nanmax(np.where(np.isnan(c), -np.inf, c), axis=0) + m
+        w_lo = np.maximum(w_lo, info.r_lo[sb] - m)
+        w_hi = np.minimum(w_hi, info.r_hi[sb] + m)
+        r_far = np.clip(w_hi, ra, None)
+    else:
+        rb = (info.r_lo[sb], info.r_hi[sb])
+        cand = [z0 + (za - z0) * rr / ra for z0 in z0s for rr in rb]
+        c = np.stack(cand)
+        w_lo, w_hi = c.min(axis=0) - m, c.max(axis=0) + m
+        r_far = np.full(len(ia), info.r_hi[sb])
+    ok = w_lo <= w_hi
+    ia, pa, ra = ia[ok], pa[ok], ra[ok]
+    half = _bend(ra, r_far[ok], r_min_mm, cfg.max_d0_mm) + 0.002
+    q, b = sp.index(sb, 20.0, allowed).query(pa, half, w_lo[ok], w_hi[ok])
+    a = ia[q]
+    # the pair at its own positions
+    dr = sp.r[b] - sp.r[a]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z0 = sp.z[a] - sp.r[a] * (sp.z[b] - sp.z[a]) / dr
+    dphi = np.abs(wrap_phi(sp.phi[b] - sp.phi[a]))
+    keep = (dr > 0.5) & (np.abs(z0) <= cfg.max_z0_mm + m)
+    keep &= dphi <= _bend(sp.r[a], sp.r[b], r_min_mm, cfg.max_d0_mm) + 0.002
     return a[keep], b[keep]
 
 
-class EventHits:
-    """One event's hits (r, phi precomputed) with per-layer :class:`PhiZIndex` es, each
-    built once and shared by the seeding passes and the roads of the event."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray, z: np.ndarray, layer: np.ndarray) -> None:
-        self.x = np.asarray(x, dtype=np.float64)
-        self.y = np.asarray(y, dtype=np.float64)
-        self.z = np.asarray(z, dtype=np.float64)
-        self.layer = np.asarray(layer)
-        self.r = np.hypot(self.x, self.y)
-        self.phi = np.arctan2(self.y, self.x)
-        self._indexes: dict[tuple[int, float, bytes], PhiZIndex] = {}
-
-    def index(self, lay: int, z_bin: float, allowed: np.ndarray | None = None) -> PhiZIndex:
-        """The index of layer ``lay``'s hits (those ``allowed``, if given), ``hit_index`` = row."""
-        mask = self.layer == lay
-        key = (lay, z_bin, b"" if allowed is None else np.packbits(allowed[mask]).tobytes())
-        if key not in self._indexes:
-            idx = np.flatnonzero(mask if allowed is None else mask & allowed)
-            self._indexes[key] = PhiZIndex(self.phi[idx], self.z[idx], idx, z_bin)
-        return self._indexes[key]
-
-
 @dataclass
-class _DoubletBlock:
-    """Doublets (a on layer l1, b on l2) and the circle through the beam line and them."""
+class _Doublets:
+    """Doublets (a, b) and the circle through the beam line and them (phi(r) = phi_b -
+    [asin(kappa r/2) - asin(kappa r_b/2)], s the transverse arc from the beam line)."""
 
-    l1: int
-    l2: int
     a: np.ndarray
     b: np.ndarray
-    kappa: np.ndarray  # signed curvature: phi(r) = phi_b - [asin(kappa r/2) - asin(kappa r_b/2)]
-    s_b: np.ndarray  # transverse arc from the beam line to b
-    asin_b: np.ndarray  # asin(kappa r_b / 2)
+    kappa: np.ndarray
+    s_a: np.ndarray
+    s_b: np.ndarray
     cot: np.ndarray
     p: np.ndarray  # momentum for the windows: the circle's, 20% low, at least 0.8 min_pt
 
     @classmethod
-    def find(
-        cls,
-        hits: EventHits,
-        l1: int,
-        l2: int,
-        res: LayerResolution,
-        cfg: SeedingConfig,
-        bfield_T: float,
-        allowed: np.ndarray | None,
-    ) -> _DoubletBlock:
-        r, phi, z = hits.r, hits.phi, hits.z
-        i1 = np.flatnonzero((hits.layer == l1) & (True if allowed is None else allowed))
-        r_min_mm = cfg.min_pt_GeV / (GEV_PER_T_MM * abs(bfield_T))
-        if len(i1):
-            a, b = _doublets(
-                r,
-                phi,
-                z,
-                i1,
-                hits.index(l2, 100.0, allowed),
-                float(res.radius_mm[l2]),
-                cfg,
-                r_min_mm,
-            )
-        else:
-            a = b = np.zeros(0, dtype=np.int64)
-        ra, rb = r[a], r[b]
-        xa, ya, xb, yb = hits.x[a], hits.y[a], hits.x[b], hits.y[b]
+    def of(
+        cls, sp: SpacePoints, a: np.ndarray, b: np.ndarray, bz: np.ndarray, min_pt: float
+    ) -> _Doublets:
+        ra, rb = sp.r[a], sp.r[b]
+        xa, ya, xb, yb = sp.x[a], sp.y[a], sp.x[b], sp.y[b]
         kappa = -2.0 * (xa * yb - ya * xb) / (ra * rb * np.hypot(xb - xa, yb - ya))
         s_a = _arc_from_chord(ra, kappa)
         s_b = _arc_from_chord(rb, kappa)
-        cot = (z[b] - z[a]) / (s_b - s_a)
-        pt = GEV_PER_T_MM * abs(bfield_T) / np.maximum(np.abs(kappa), 1e-12)
-        p = _window_momentum(pt, cot, cfg.min_pt_GeV)
-        return cls(
-            l1, l2, a, b, kappa, s_b, np.arcsin(np.clip(0.5 * kappa * rb, -1.0, 1.0)), cot, p
-        )
+        cot = (sp.z[b] - sp.z[a]) / (s_b - s_a)
+        pt = GEV_PER_T_MM * np.abs(bz) / np.maximum(np.abs(kappa), 1e-12)
+        p = np.minimum(pt, 1e4) * np.sqrt(1.0 + cot * cot)
+        return cls(a, b, kappa, s_a, s_b, cot, np.maximum(_P_LOW * p, _P_LOW * min_pt))
 
 
-def _doublet_pair(
-    kind: tuple[int, int, int], kinds: tuple[tuple[int, int, int], ...], third_hit: str
-) -> tuple[int, int]:
-    """The two layers of ``kind`` its doublets are made on (the third is searched)."""
-    if third_hit == "outer":
-        return kind[0], kind[1]
-    if third_hit == "inner":
-        return kind[1], kind[2]
-    # shared: the pair most kinds hold (one doublet search serves them), ties to the outer pair
-    pairs = [(kind[1], kind[2]), (kind[0], kind[2]), (kind[0], kind[1])]
-    return max(pairs, key=lambda pr: sum(set(pr) <= set(k) for k in kinds))
-
-
-def _triplets(
-    hits: EventHits,
-    kind: tuple[int, int, int],
-    block: _DoubletBlock,
-    res: LayerResolution,
+def _third(
+    sp: SpacePoints,
+    d: _Doublets,
+    sc: int,
+    info: _SurfaceInfo,
     cfg: SeedingConfig,
     allowed: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(T, 3) hit rows (inner to outer) of the triplets of one layer kind, before the
-    circle cuts, and the searched hit's squared normalised distance to its prediction (T,).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Third points on surface ``sc`` of the doublets ``d``: ``(doublet, c, chi2)``.
 
-    The doublets of ``block`` (on two of the kind's layers) give the circle through
-    the beam line, which predicts the third hit on the remaining layer.
+    The index is queried around the prediction at the surface's nominal position
+    (its envelope's middle) with the window widened by how far the prediction
+    moves across the envelope; each candidate is then compared with the
+    prediction at its own radius (barrel) or z (disk).
     """
-    (lt,) = set(kind) - {block.l1, block.l2}
-    rt = float(res.radius_mm[lt])
-    ut = 0.5 * block.kappa * rt
-    reach = np.flatnonzero(np.abs(ut) < 1.0)
-    a, b, kappa, cot, p = (
-        block.a[reach],
-        block.b[reach],
-        block.kappa[reach],
-        block.cot[reach],
-        block.p[reach],
-    )
-    phi, z = hits.phi, hits.z
-    phi_t = phi[b] - (np.arcsin(ut[reach]) - block.asin_b[reach])
-    # z along the transverse arc s(r) = 2/|kappa| asin(|kappa| r/2)
-    z_t = z[b] + cot * (_arc_from_chord(np.full(len(a), rt), kappa) - block.s_b[reach])
-    ext = _Extrapolation.build(
-        res, (block.l1, block.l2), (block.l1, block.l2), lt, _PHI_BASIS_ORIGIN
-    )
-    sig_phi, sig_z = ext.sigmas(p, cot)
-    qd, c = hits.index(lt, 10.0, allowed).query(
-        phi_t, cfg.n_sigma * sig_phi, z_t - cfg.n_sigma * sig_z, z_t + cfg.n_sigma * sig_z
-    )
-    d2 = (wrap_phi(phi[c] - phi_t[qd]) / sig_phi[qd]) ** 2 + ((z[c] - z_t[qd]) / sig_z[qd]) ** 2
-    cols = {block.l1: a[qd], block.l2: b[qd], lt: c}
-    return np.stack([cols[lay] for lay in kind], axis=1), d2
+    disk = bool(info.disk[sc])
+    k = d.kappa
+    # nominal point and the prediction's motion across the envelope
+    if disk:
+        z_mid = 0.5 * (info.z_lo[sc] + info.z_hi[sc])
+        dz_env = 0.5 * (info.z_hi[sc] - info.z_lo[sc])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s_c = d.s_b + (z_mid - sp.z[d.b]) / d.cot
+        u = 0.5 * np.abs(k) * s_c
+        ok = (s_c > d.s_b) & (u < 0.5 * np.pi)
+        r_c = np.where(ok, 2.0 * np.sin(np.minimum(u, 1.5)) / np.maximum(np.abs(k), 1e-12), 0.0)
+        r_c = np.where(np.abs(k) * s_c < 1e-6, s_c, r_c)
+        spread_l = np.abs(dz_env / np.where(d.cot == 0, 1e-9, d.cot)) + 1.0
+        spread_phi = 0.5 * np.abs(k) * spread_l + 1.0 / np.maximum(r_c, 1.0)
+    else:
+        r_c = np.full(len(k), 0.5 * (info.r_lo[sc] + info.r_hi[sc]))
+        dr_env = 0.5 * (info.r_hi[sc] - info.r_lo[sc])
+        ok = np.abs(0.5 * k * r_c) < 1.0
+        spread_l = np.abs(d.cot) * dr_env + 1.0
+        spread_phi = (
+            0.5 * np.abs(k) * dr_env / np.sqrt(np.maximum(1.0 - (0.5 * k * r_c) ** 2, 0.05)) + 1e-3
+        )
+    idx = np.flatnonzero(ok)
+    pred_phi, pred_z, sig_t, sig_l = _predict(sp, d, idx, r_c[idx], info, sc, nominal=True)
+    w_phi = cfg.n_sigma * sig_t / np.maximum(r_c[idx], 1.0) + spread_phi[idx]
+    center_w = r_c[idx] if disk else pred_z
+    w_l = cfg.n_sigma * sig_l + spread_l[idx]
+    q, c = sp.index(sc, 20.0, allowed).query(pred_phi, w_phi, center_w - w_l, center_w + w_l)
+    rows = idx[q]
+    chi2 = _pull2(sp, d, rows, c, info, sc)
+    keep = chi2 <= cfg.n_sigma**2
+    return rows[keep], c[keep], chi2[keep]
 
 
+def _predict(
+    sp: SpacePoints,
+    d: _Doublets,
+    rows: np.ndarray,
+    r_t: np.ndarray,
+    info: _SurfaceInfo,
+    sc: int,
+    nominal: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """phi and z of the doublets' circle and line at radius ``r_t``, and the prediction's
+    errors across (r*phi, mm) and along the surface (z on a barrel layer, r on a disk)."""
+    k = d.kappa[rows]
+    b = d.b[rows]
+    a = d.a[rows]
+    rb = sp.r[b]
+    asin_b = np.arcsin(np.clip(0.5 * k * rb, -1.0, 1.0))
+    phi = sp.phi[b] - (np.arcsin(np.clip(0.5 * k * r_t, -1.0, 1.0)) - asin_b)
+    s_t = _arc_from_chord(r_t, k)
+    z = sp.z[b] + d.cot[rows] * (s_t - d.s_b[rows])
+    # errors: extrapolation of a and b, the target's own resolution, scattering at b
+    s_a, s_b = d.s_a[rows], d.s_b[rows]
+    lever = np.maximum(s_t - s_b, 0.0)
+    base = np.maximum(s_b - s_a, 1e-3)
+    w_a = lever / base
+    w_b = 1.0 + w_a
+    cot = d.cot[rows]
+    inv_sin = np.sqrt(1.0 + cot * cot)
+    th = highland_theta0(d.p[rows], info.x_over_x0[sp.surface[b]] * inv_sin, beta=1.0)
+    path = lever * inv_sin
+    ms = th * path
+    disk = bool(info.disk[sc])
+    sin_a = np.minimum(np.abs(0.5 * k * r_t), 0.95)
+    stretch = 1.0 / np.sqrt(1.0 - sin_a * sin_a)
+    var_t = (w_a * sp.sigma_t[a]) ** 2 + (w_b * sp.sigma_t[b]) ** 2 + (ms * stretch) ** 2
+    # longitudinal: z on barrel layers (scattering / sin theta), r on disks (/ |cos theta|)
+    var_zl = (w_a * _sigma_z(sp, a, cot)) ** 2 + (w_b * _sigma_z(sp, b, cot)) ** 2
+    if disk:
+        cos_t = np.abs(cot) / inv_sin
+        # a z error at fixed z becomes an r error: dr = dz tan(theta) along the track
+        var_l = var_zl / np.maximum(cot * cot, 1e-6) + (ms / np.maximum(cos_t, 0.05)) ** 2
+    else:
+        var_l = var_zl + (ms * inv_sin) ** 2
+    return wrap_phi(phi), z, np.sqrt(var_t), np.sqrt(var_l)
+
+
+def _sigma_z(sp: SpacePoints, i: np.ndarray, cot: np.ndarray) -> np.ndarray:
+    """z error of points: their sigma_l on barrel layers; on disks (z exact, r measured)
+    the r error moved along the track, sigma_r |cot theta|."""
+    return np.where(sp.disk[i], sp.sigma_l[i] * np.abs(cot), sp.sigma_l[i])
+
+
+def _pull2(
+    sp: SpacePoints, d: _Doublets, rows: np.ndarray, c: np.ndarray, info: _SurfaceInfo, sc: int
+) -> np.ndarray:
+    """Squared normalised distance of candidates ``c`` to their doublet's prediction at
+    their own position (radius on a barrel layer, z on a disk)."""
+    disk = bool(info.disk[sc])
+    if disk:
+        k = d.kappa[rows]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s_c = d.s_b[rows] + (sp.z[c] - sp.z[d.b[rows]]) / d.cot[rows]
+        u = np.clip(0.5 * np.abs(k) * s_c, 0.0, 0.5 * np.pi)
+        r_pred = np.where(
+            np.abs(k) * s_c < 1e-6, s_c, 2.0 * np.sin(u) / np.maximum(np.abs(k), 1e-12)
+        )
+        phi, _, st, sl = _predict(sp, d, rows, r_pred, info, sc, nominal=False)
+        rt = sp.r[c] * wrap_phi(sp.phi[c] - phi)
+        rl = sp.r[c] - r_pred
+        st = np.sqrt(st * st + sp.sigma_t[c] ** 2)
+        sl = np.sqrt(sl * sl + sp.sigma_l[c] ** 2)
+    else:
+        phi, z, st, sl = _predict(sp, d, rows, sp.r[c], info, sc, nominal=False)
+        rt = sp.r[c] * wrap_phi(sp.phi[c] - phi)
+        rl = sp.z[c] - z
+        st = np.sqrt(st * st + sp.sigma_t[c] ** 2)
+        sl = np.sqrt(sl * sl + sp.sigma_l[c] ** 2)
+    return (rt / st) ** 2 + (rl / sl) ** 2
+
+
+# --------------------------------------------------------------------------- circles
 @dataclass
-class _Circles:
-    """The exact circle through each triplet's three hits (xy) and the straight line in s-z.
-
-    Cheaper than a fit for three points; ``predict`` gives the outgoing crossing
-    with a cylinder. Fields are (T,) arrays (mm, GeV); ``radius`` is inf for
-    collinear hits.
-    """
+class Circles:
+    """The exact circle through three points (xy) per row, and the s-z line through
+    the outer two: centre, signed curvature kappa (phi(r) rule as :class:`_Doublets`), cot."""
 
     xc: np.ndarray
     yc: np.ndarray
     radius: np.ndarray
     cot: np.ndarray
-    x3: np.ndarray  # the hit predictions start from
-    y3: np.ndarray
-    z3: np.ndarray
-    side: np.ndarray  # +-1: the side of the line (origin, centre) the outgoing branch lies on
 
     @classmethod
-    def through(cls, hits: EventHits, trip: np.ndarray, inward: bool = False) -> _Circles:
-        """The circles of ``trip`` (T, 3) hit rows, inner to outer. Predictions start
-        from the outermost hit along the line in s-z through the outer two hits
-        (``inward``: from the innermost hit, along the line through the inner two),
-        so that a kink at the middle hit is absorbed, as the windows assume."""
-        x, y, z = hits.x[trip], hits.y[trip], hits.z[trip]
+    def through(cls, sp: SpacePoints, trip: np.ndarray) -> Circles:
+        x, y, z = sp.x[trip], sp.y[trip], sp.z[trip]
         bx, by = x[:, 1] - x[:, 0], y[:, 1] - y[:, 0]
         cx, cy = x[:, 2] - x[:, 0], y[:, 2] - y[:, 0]
-        d = 2.0 * (bx * cy - by * cx)
+        dd = 2.0 * (bx * cy - by * cx)
         b2, c2 = bx * bx + by * by, cx * cx + cy * cy
         with np.errstate(divide="ignore", invalid="ignore"):
-            ux = (cy * b2 - by * c2) / d
-            uy = (bx * c2 - cx * b2) / d
-        xc, yc = x[:, 0] + ux, y[:, 0] + uy
-        radius = np.where(d != 0, np.hypot(ux, uy), np.inf)
+            ux = (cy * b2 - by * c2) / dd
+            uy = (bx * c2 - cx * b2) / dd
+        radius = np.where(dd != 0, np.hypot(ux, uy), np.inf)
         inv_r = np.where(np.isfinite(radius), 1.0 / radius, 0.0)
-        i, j = (0, 1) if inward else (1, 2)
-        ref = 0 if inward else 2
-        s_ij = _arc_from_chord(np.hypot(x[:, j] - x[:, i], y[:, j] - y[:, i]), inv_r)
+        s12 = _arc_from_chord(np.hypot(x[:, 2] - x[:, 1], y[:, 2] - y[:, 1]), inv_r)
         with np.errstate(divide="ignore", invalid="ignore"):
-            cot = np.where(s_ij > 0, (z[:, j] - z[:, i]) / s_ij, 0.0)
-        psi = np.arctan2(yc, xc)
-        side = np.where(wrap_phi(np.arctan2(y[:, ref], x[:, ref]) - psi) >= 0, 1.0, -1.0)
-        return cls(xc, yc, radius, cot, x[:, ref], y[:, ref], z[:, ref], side)
-
-    def take(self, idx: np.ndarray) -> _Circles:
-        return _Circles(**{f: getattr(self, f)[idx] for f in self.__dataclass_fields__})
-
-    def pt(self, bfield_T: float) -> np.ndarray:
-        return GEV_PER_T_MM * abs(bfield_T) * self.radius
+            cot = np.where(s12 > 0, (z[:, 2] - z[:, 1]) / s12, 0.0)
+        return cls(x[:, 0] + ux, y[:, 0] + uy, radius, cot)
 
     def d0(self) -> np.ndarray:
         return np.where(np.isfinite(self.radius), np.hypot(self.xc, self.yc) - self.radius, 0.0)
 
-    def z0(self, hits: EventHits, trip: np.ndarray) -> np.ndarray:
-        """z at the point of closest approach, back along the line through the first two hits."""
-        inv_r = np.where(np.isfinite(self.radius), 1.0 / self.radius, 0.0)
-        a, b = trip[:, 0], trip[:, 1]
-        s12 = _arc_from_chord(np.hypot(hits.x[b] - hits.x[a], hits.y[b] - hits.y[a]), inv_r)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cot = np.where(s12 > 0, (hits.z[b] - hits.z[a]) / s12, 0.0)
-        return hits.z[a] - cot * _arc_from_chord(hits.r[a], inv_r)
-
-    def predict(self, rt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(phi, z, sin_alpha, ok)`` of the crossing with the cylinder r = ``rt`` on the
-        outgoing branch (inside or outside the last hit)."""
-        straight = ~np.isfinite(self.radius)
-        dc = np.hypot(self.xc, self.yc)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cos_b = (rt * rt + dc * dc - self.radius**2) / (2.0 * rt * dc)
-        ok = straight | (np.abs(cos_b) <= 1.0)
-        phi = np.arctan2(self.yc, self.xc) + self.side * np.arccos(
-            np.clip(np.nan_to_num(cos_b), -1.0, 1.0)
-        )
-        phi = np.where(straight, np.arctan2(self.y3, self.x3), phi)
-        chord = np.hypot(rt * np.cos(phi) - self.x3, rt * np.sin(phi) - self.y3)
-        inv_r = np.where(straight, 0.0, 1.0 / self.radius)
-        inward = rt < np.hypot(self.x3, self.y3)
-        z = self.z3 + np.where(inward, -1.0, 1.0) * self.cot * _arc_from_chord(chord, inv_r)
-        sin_a = np.minimum(rt * 0.5 * inv_r, 1.0)
-        return wrap_phi(phi), z, sin_a, ok
-
 
 def _circle_cuts(
-    hits: EventHits, trip: np.ndarray, cfg: SeedingConfig, bfield_T: float
-) -> tuple[np.ndarray, _Circles]:
-    c = _Circles.through(hits, trip)
-    ok = (
-        (c.pt(bfield_T) >= cfg.min_pt_GeV)
-        & (np.abs(c.d0()) <= cfg.max_d0_mm)
-        & (np.abs(c.z0(hits, trip)) <= cfg.max_z0_mm)
+    sp: SpacePoints, trip: np.ndarray, cfg: SeedingConfig, bz: np.ndarray
+) -> np.ndarray:
+    c = Circles.through(sp, trip)
+    pt = GEV_PER_T_MM * np.abs(bz) * c.radius
+    inv_r = np.where(np.isfinite(c.radius), 1.0 / c.radius, 0.0)
+    a, b = trip[:, 0], trip[:, 1]
+    s12 = _arc_from_chord(np.hypot(sp.x[b] - sp.x[a], sp.y[b] - sp.y[a]), inv_r)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cot = np.where(s12 > 0, (sp.z[b] - sp.z[a]) / s12, 0.0)
+    z0 = sp.z[a] - cot * _arc_from_chord(sp.r[a], inv_r)
+    return (
+        (pt >= cfg.min_pt_GeV) & (np.abs(c.d0()) <= cfg.max_d0_mm) & (np.abs(z0) <= cfg.max_z0_mm)
     )
-    return ok, c
 
 
-def _nearest(
-    hits: EventHits,
-    circ: _Circles,
-    fit_layers: tuple[int, int, int],
-    target: int,
-    res: LayerResolution,
-    cfg: SeedingConfig,
-    bfield_T: float,
-    inward: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The hit of layer ``target`` nearest each circle's crossing, within ``n_sigma``:
-    ``(hit, d2)``, (C,) hit rows (-1: none) and squared normalised distances (inf: none).
-
-    The window follows the circle's fit hits on ``fit_layers`` (:class:`_Extrapolation`).
-    """
-    hit = np.full(len(circ.radius), -1, dtype=np.int64)
-    dist = np.full(len(circ.radius), np.inf)
-    cot = circ.cot
-    p = _window_momentum(circ.pt(bfield_T), cot, cfg.min_pt_GeV)
-    phi_s, zs, sin_a, ok = circ.predict(float(res.radius_mm[target]))
-    todo = np.flatnonzero(ok)
-    phi_s, zs, sin_a = phi_s[ok], zs[ok], sin_a[ok]
-    z_layers = fit_layers[:2] if inward else fit_layers[1:]
-    ext = _Extrapolation.build(res, fit_layers, z_layers, target, _PHI_BASIS_FREE)
-    sig_phi, sig_z = ext.sigmas(p[todo], cot[todo])
-    # a track crossing the cylinder at angle alpha (sin alpha = r/2R) spreads its
-    # transverse error over 1/cos(alpha) along r*phi
-    sig_phi = sig_phi / np.sqrt(1.0 - np.minimum(sin_a, 0.95) ** 2)
-    q, h = hits.index(target, 50.0, None).query(
-        phi_s, cfg.n_sigma * sig_phi, zs - cfg.n_sigma * sig_z, zs + cfg.n_sigma * sig_z
-    )
-    if len(q):
-        d2 = (wrap_phi(hits.phi[h] - phi_s[q]) / sig_phi[q]) ** 2 + (
-            (hits.z[h] - zs[q]) / sig_z[q]
-        ) ** 2
-        o = np.lexsort((d2, q))
-        first = np.ones(len(o), dtype=bool)
-        first[1:] = q[o][1:] != q[o][:-1]
-        rows = todo[q[o][first]]
-        hit[rows] = h[o][first]
-        dist[rows] = d2[o][first]
-    return hit, dist
-
-
-def _confirmed(
-    hits: EventHits,
-    trip: np.ndarray,
-    circ: _Circles,
-    kind: tuple[int, int, int],
-    res: LayerResolution,
-    cfg: SeedingConfig,
-    bfield_T: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Compatible hits of each triplet on the next layers, followed like a short track.
-
-    On each of the next three layers the prediction comes from the circle
-    through the triplet's first hit and the last two hits found (so a found hit
-    narrows the next window); a triplet stops once it has ``confirm_hits``
-    extra hits or has missed more layers than it can afford.
-    Returns ``(extra, d2)``: (T, 3) hit rows (-1: none) and (T,) the sum of the
-    found hits' squared normalised distances.
-    """
-    n_layers = len(res.radius_mm)
-    extra = np.full((len(trip), 3), -1, dtype=np.int64)
-    dist = np.zeros(len(trip))
-    last = trip[:, 1:].copy()  # the last two hits found, inner to outer
-    last_layers = np.broadcast_to(np.array(kind[1:]), (len(trip), 2)).copy()
-    n_found = np.zeros(len(trip), dtype=np.int64)
-    targets = list(range(kind[2] + 1, min(kind[2] + 4, n_layers)))
-    for k, target in enumerate(targets):
-        misses_left = len(targets) - k  # layers still to look at, this one included
-        live = (n_found < cfg.confirm_hits) & (n_found + misses_left >= cfg.confirm_hits)
-        # one circle family per pair of layers of the last two hits
-        pair_key = last_layers[:, 0] * n_layers + last_layers[:, 1]
-        for key in np.unique(pair_key[live]).tolist():
-            l1, l2 = divmod(int(key), n_layers)
-            rows = np.flatnonzero(live & (pair_key == key))
-            three = np.column_stack([trip[rows, 0], last[rows]])
-            c = circ.take(rows) if (l1, l2) == kind[1:] else _Circles.through(hits, three)
-            h, d2 = _nearest(hits, c, (kind[0], l1, l2), target, res, cfg, bfield_T)
-            got = h >= 0
-            r = rows[got]
-            extra[r, k] = h[got]
-            dist[r] += d2[got]
-            n_found[r] += 1
-            last[r, 0], last[r, 1] = last[r, 1], h[got]
-            last_layers[r, 0], last_layers[r, 1] = last_layers[r, 1], target
-    return extra, dist
-
-
-def _key(t: np.ndarray) -> np.ndarray:
-    t = t.astype(np.int64)
-    return (t[:, 0] << 42) | (t[:, 1] << 21) | t[:, 2]
-
-
+# --------------------------------------------------------------------------- the seeding
 def find_seeds(
-    x: np.ndarray,
-    y: np.ndarray,
-    z: np.ndarray,
-    layer: np.ndarray,
+    sp: SpacePoints,
+    det: Detector,
     cfg: SeedingConfig,
-    geometry: TrackerGeometry,
     allowed: np.ndarray | None = None,
-    hits: EventHits | None = None,
-) -> np.ndarray:
-    """Triplet seeds of one event: ``(S, 3)`` int64 hit indices (rows of the inputs), inner to outer.
+) -> Seeds:
+    """Seeds of one event's space points (see the module docstring)."""
+    graph = layer_graph(det)
+    surf = {s.index for s in det.surfaces if s.volume_id in cfg.volumes}
+    if not surf:
+        raise HepmlError(f"seeding.volumes: no detector surface in volumes {list(cfg.volumes)}")
+    positions = ((0, 1, 2), (1, 2, 3)) + (((0, 1, 3), (0, 2, 3)) if cfg.skip else ())
+    kinds = list(graph.early_triplets(surf, positions))
+    info = _surface_info(det)
+    present = np.bincount(sp.surface[sp.surface >= 0], minlength=len(det.surfaces)) > 0
+    ok_pts = sp.surface >= 0 if allowed is None else (sp.surface >= 0) & allowed
+    by_pair: dict[tuple[int, int], list[int]] = {}
+    for a, b, c in kinds:
+        if present[a] and present[b] and present[c]:
+            by_pair.setdefault((a, b), []).append(c)
+    trips, chis = [], []
+    for (sa, sb), targets in sorted(by_pair.items()):
+        ia = np.flatnonzero(ok_pts & (sp.surface == sa))
+        if len(ia) == 0:
+            continue
+        bz = _bz(det, sp, ia)
+        r_min = cfg.min_pt_GeV / (GEV_PER_T_MM * max(float(np.min(np.abs(bz))), 1e-3))
+        a, b = _doublets(sp, ia, sb, info, cfg, r_min, allowed)
+        if len(a) == 0:
+            continue
+        bzd = _bz(det, sp, b)
+        d = _Doublets.of(sp, a, b, bzd, cfg.min_pt_GeV)
+        for sc in targets:
+            rows, c, chi2 = _third(sp, d, sc, info, cfg, allowed)
+            if len(rows) == 0:
+                continue
+            trip = np.column_stack([d.a[rows], d.b[rows], c])
+            keep = _circle_cuts(sp, trip, cfg, bzd[rows])
+            trips.append(trip[keep])
+            chis.append(chi2[keep])
+    if not trips:
+        return Seeds.empty(3 + cfg.confirm_surfaces)
+    trip = np.concatenate(trips)
+    chi2 = np.concatenate(chis)
+    trip, first = np.unique(trip, axis=0, return_index=True)
+    chi2 = chi2[first]
+    if cfg.confirm_hits == 0:
+        best = _unique_hit_sets(trip, chi2, len(sp))
+        trip, chi2 = trip[best], chi2[best]
+        hits = np.column_stack([trip, np.full((len(trip), cfg.confirm_surfaces), -1, np.int64)])
+        return Seeds(hits, trip, chi2)
+    extra, chi2x = confirm(sp, det, trip, cfg)
+    keep = ((extra >= 0).sum(axis=1) >= cfg.confirm_hits) & (chi2 + chi2x <= cfg.max_chi2)
+    hits = np.column_stack([trip, extra])[keep]
+    quality = (chi2 + chi2x)[keep]
+    best = _unique_hit_sets(hits, quality, len(sp))
+    return Seeds(hits[best], trip[keep][best], quality[best])
 
-    ``x, y, z`` (mm) and ``layer`` (global layer, -1 for hits outside the barrel)
-    are (n,) arrays of one event's hits; ``allowed`` (n,) bool, if given, the hits
-    a seed triplet may use (confirming hits may be any); ``hits``, the same hits
-    as an :class:`EventHits` whose indexes other passes share. Seeds are sorted and unique.
+
+def _bz(det: Detector, sp: SpacePoints, i: np.ndarray) -> np.ndarray:
+    """B_z for the momentum estimates of points ``i`` (on the axis at their z)."""
+    return det.field.bz_axis(sp.z[i])
+
+
+def confirm(
+    sp: SpacePoints, det: Detector, trip: np.ndarray, cfg: SeedingConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Compatible points of each triplet on the next ``confirm_surfaces`` surfaces of the
+    layer graph: ``(extra (T, confirm_surfaces) rows or -1, summed chi2 (T,))``.
+
+    Each next surface is predicted from the doublet of the last two points found
+    and the circle through the beam line, as the triplet's third point was; the
+    nearest compatible point is taken.
     """
-    if hits is None:
-        hits = EventHits(x, y, z, layer)
-    if len(hits.x) >= 1 << 21:
-        raise HepmlError(f"seeding: {len(hits.x)} hits in one event, at most {1 << 21} supported")
-    res = LayerResolution.from_geometry(geometry)
-    bfield = geometry.bfield_T
-    n_layers = geometry.n_layers
-    for kind in cfg.layer_triplets:
-        if kind[2] >= n_layers:
-            raise HepmlError(
-                f"seeding: triplet {list(kind)} names a layer beyond the {n_layers} of the tracker"
-            )
-
-    def one_pass(kinds: tuple[tuple[int, int, int], ...], allowed: np.ndarray | None) -> np.ndarray:
-        """Seeds (S, 3) of ``kinds`` among the ``allowed`` hits."""
-        trips, sets, quality = [], [], []
-        n_inner = max(k[0] for k in kinds)
-        blocks: dict[tuple[int, int], _DoubletBlock] = {}
-        for kind in kinds:
-            pair = _doublet_pair(kind, kinds, cfg.third_hit)
-            if pair not in blocks:
-                blocks[pair] = _DoubletBlock.find(hits, *pair, res, cfg, bfield, allowed)
-            trip, d2c = _triplets(hits, kind, blocks[pair], res, cfg, allowed)
-            if len(trip) == 0:
+    graph = layer_graph(det)
+    succ: dict[tuple[int, int], list[int]] = {}
+    for a, b, c in graph.triplets:
+        succ.setdefault((a, b), []).append(c)
+    info = _surface_info(det)
+    n = len(trip)
+    extra = np.full((n, cfg.confirm_surfaces), -1, dtype=np.int64)
+    chi2 = np.zeros(n)
+    last = trip[:, 1:].copy()
+    n_found = np.zeros(n, dtype=np.int64)
+    for k in range(cfg.confirm_surfaces):
+        left = cfg.confirm_surfaces - k
+        live = (n_found + left >= cfg.confirm_hits) & (n_found < cfg.confirm_surfaces)
+        pair_s = np.stack([sp.surface[last[:, 0]], sp.surface[last[:, 1]]], axis=1)
+        key = pair_s[:, 0].astype(np.int64) * 10000 + pair_s[:, 1]
+        best_c = np.full(n, -1, dtype=np.int64)
+        best_x = np.full(n, np.inf)
+        for kk in np.unique(key[live]).tolist():
+            pair = (int(kk) // 10000, int(kk) % 10000)
+            rows = np.flatnonzero(live & (key == kk))
+            targets = succ.get(pair, [])
+            if not targets:
                 continue
-            ok, circ = _circle_cuts(hits, trip, cfg, bfield)
-            trip, d2c, circ = trip[ok], d2c[ok], circ.take(ok)
-            if cfg.confirm_hits == 0:
-                trips.append(trip)
-                continue
-            extra, d2x = _confirmed(hits, trip, circ, kind, res, cfg, bfield)
-            keep = ((extra >= 0).sum(axis=1) >= cfg.confirm_hits) & (d2c + d2x <= cfg.max_chi2)
-            trip, extra = trip[keep], extra[keep]
-            inner = _inward(hits, trip, kind, res, cfg, bfield)
-            pad = np.full((len(trip), n_inner - kind[0]), -1, dtype=np.int64)
-            trips.append(trip)
-            sets.append(np.column_stack([pad, inner, trip, extra]))
-            quality.append(d2c[keep] + d2x[keep])
-        if not trips:
-            return np.zeros((0, 3), dtype=np.int64)
-        if not cfg.confirm_hits:
-            return np.concatenate(trips)
-        hit_sets = np.concatenate(sets)
-        hit_sets = hit_sets[_unique_hit_sets(hit_sets, np.concatenate(quality), len(hits.x))]
-        # the seed: the three innermost hits (an inward hit found makes the roads start lower)
-        pos = np.cumsum(hit_sets >= 0, axis=1)
-        first3 = np.zeros((len(hit_sets), 3), dtype=np.int64)
-        for k in range(3):
-            col = np.argmax(pos == k + 1, axis=1)
-            first3[:, k] = hit_sets[np.arange(len(hit_sets)), col]
-        return first3
-
-    seeds = one_pass(
-        cfg.layer_triplets, None if allowed is None else np.asarray(allowed, dtype=bool)
-    )
-    if len(seeds) == 0:
-        return np.zeros((0, 3), dtype=np.int64)
-    return np.unique(seeds, axis=0).astype(np.int64)
-
-
-def _inward(
-    hits: EventHits,
-    trip: np.ndarray,
-    kind: tuple[int, int, int],
-    res: LayerResolution,
-    cfg: SeedingConfig,
-    bfield_T: float,
-) -> np.ndarray:
-    """Hits of confirmed triplets on the layers inside the triplet's first: (T, kind[0]),
-    innermost first (-1: none in the window). Each layer's prediction comes from the
-    circle through the three innermost hits known so far."""
-    inner = np.full((len(trip), kind[0]), -1, dtype=np.int64)
-    first3 = trip.copy()
-    layers3 = np.broadcast_to(np.array(kind), (len(trip), 3)).copy()
-    n_layers = len(res.radius_mm)
-    for target in range(kind[0] - 1, -1, -1):
-        key = (layers3[:, 0] * n_layers + layers3[:, 1]) * n_layers + layers3[:, 2]
-        for k in np.unique(key).tolist():
-            fam = (k // (n_layers * n_layers), (k // n_layers) % n_layers, k % n_layers)
-            rows = np.flatnonzero(key == k)
-            c = _Circles.through(hits, first3[rows], inward=True)
-            h, _ = _nearest(hits, c, fam, target, res, cfg, bfield_T, inward=True)
-            got = h >= 0
-            r = rows[got]
-            inner[r, target] = h[got]
-            first3[r] = np.column_stack([h[got], first3[r, :2]])
-            layers3[r] = np.column_stack([np.full(len(r), target), layers3[r, :2]])
-    return inner
+            bz = _bz(det, sp, last[rows, 1])
+            d = _Doublets.of(sp, last[rows, 0], last[rows, 1], bz, cfg.min_pt_GeV)
+            # the circle through the beam line is a fair stand-in for the triplet's near the pixels
+            for sc in targets:
+                r_, c_, x_ = _third(sp, d, sc, info, cfg, None)
+                if len(r_) == 0:
+                    continue
+                o = np.lexsort((x_, r_))
+                first = np.r_[True, r_[o][1:] != r_[o][:-1]]
+                rr, cc, xx = rows[r_[o][first]], c_[o][first], x_[o][first]
+                better = xx < best_x[rr]
+                best_c[rr[better]] = cc[better]
+                best_x[rr[better]] = xx[better]
+        got = best_c >= 0
+        extra[got, k] = best_c[got]
+        chi2[got] += best_x[got]
+        n_found[got] += 1
+        last[got] = np.column_stack([last[got, 1], best_c[got]])
+    return extra, chi2
 
 
 def _unique_hit_sets(sets: np.ndarray, quality: np.ndarray, n_hits: int) -> np.ndarray:
-    """Indices of the confirmed seeds that no better seed (smaller ``quality``) shares two hits with.
+    """Indices of the seeds that no better seed (smaller ``quality``) shares two points with.
 
-    Seeds sharing two or more hits are one particle's (its 0-1-2 and 1-2-3
-    triplets), or a fake triplet that holds two hits of a real track and picked
-    up the track's next hit; the best-fitting one stands for them all. Seeds
-    sharing a single hit are left alone (in a dense event a fake shares a hit
-    with most real seeds). Vectorised over the six hit pairs of each quadruplet.
+    Seeds sharing two or more points are one particle's, or a fake triplet that
+    holds two points of a real track; the best-fitting one stands for them all.
+    Vectorised over the point pairs of each set.
     """
     n, k = sets.shape
     if n == 0:
@@ -776,7 +559,6 @@ def _unique_hit_sets(sets: np.ndarray, quality: np.ndarray, n_hits: int) -> np.n
     q = np.sort(sets, axis=1).astype(np.int64)
     pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
     key = np.concatenate([q[:, i] * n_hits + q[:, j] for i, j in pairs])
-    # pairs with a missing hit (-1) are nobody's
     r = np.where(np.concatenate([q[:, i] >= 0 for i, _ in pairs]), np.tile(rank, len(pairs)), n)
     order = np.argsort(key, kind="stable")
     ks = key[order]

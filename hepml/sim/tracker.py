@@ -1,36 +1,35 @@
-"""Tracker simulation: particle gun + pile-up, exact helices, multiple scattering, hits.
+"""Tracker simulation: TrackML-like events through the planar modules of :mod:`hepml.detector`.
 
-One event is a set of charged particles from a smeared beam spot (minimum-bias
-pile-up plus a few high-pT particles) propagated outwards through the barrel
-layers of :class:`~hepml.sim.geometry.TrackerGeometry`. At every layer a
-particle
+One event is a set of charged primaries from a smeared beam spot (minimum-bias
+pile-up over |eta| < ``eta_max`` plus a few high-pT particles, pions, kaons and
+protons), neutral V0s (K0s, Lambda) decaying in flight into charged pairs, and
+the secondaries of hadronic interactions in the material. Every charged particle
+is propagated by :func:`hepml.detector.propagation.propagate` (exact helices in
+a uniform field, midpoint-field helix steps in the solenoid's) through the
+barrel layers, endcap disks and beam pipe. At each surface it
 
-1. is moved along its exact helix to the cylinder (:func:`~hepml.sim.physics.propagate_to_cylinder`);
-   it stops for good when the circle no longer reaches the radius (a looper) or
-   when the crossing lies beyond the layer's half length;
-2. leaves a hit with the layer's efficiency, measured as the true crossing
-   displaced uniformly within +-pitch/2 along r*phi and z, the residual of a binary
-   readout, of RMS pitch/sqrt(12) (:func:`~hepml.sim.physics.smear_on_cylinder`);
-3. is kinked by multiple scattering in the layer's material, with the path
-   length at the actual incidence angle (Highland formula,
-   :func:`~hepml.sim.physics.highland_theta0`); a particle turned back inwards
-   stops (only the outgoing branch is simulated).
+1. crosses every module plane it meets there (overlapping modules give two
+   crossings), each leaving a hit with ``hit_efficiency``: the true crossing on
+   the module's mid-plane, measured in the module's local (u, v) as the true
+   position displaced uniformly within +-pitch/2 (the residual of a binary
+   readout, RMS pitch/sqrt(12)) and kept inside the module;
+2. is kinked by multiple scattering in the material crossed (Highland at the
+   actual incidence angle, with the particle's own mass in beta), loses its mean
+   ionisation energy, and with probability 1 - exp(-x/lambda_I) interacts
+   hadronically: it stops and emits ``1 + Poisson(secondaries_mean - 1)``
+   charged secondaries (a leading particle with a uniform fraction of its
+   momentum near its direction, the rest isotropic with an exponential
+   momentum spectrum), which are propagated in the next generation.
 
-Energy loss is neglected: a minimum-ionising particle loses 0.36 MeV (silicon)
-to 0.74 MeV (carbon) per 1% X0 (PDG 2024 Table of atomic and nuclear
-properties), i.e. 0.4-1.9 MeV per layer and about 10 MeV through all ten
-default layers: ~2.5% of the median momentum (0.4 GeV), up to ~5% for the
-softest particles over the layers they reach, so the curvature changes by that
-much along the outermost hits of those. Secondaries and decays are not
-simulated. Each layer also gets uniform noise hits (``particle_id`` 0).
+A particle also stops when its transverse motion turns inwards (the apex of a
+looper; TrackML's real events hold < 1% of hits on an incoming branch) or when
+it leaves the tracker. Each module gets Poisson noise hits uniform on its area
+(``particle_id`` 0).
 
-Whole events are simulated together (about :data:`CHUNK` particles at a time):
-the arrays run over every particle and the only Python loop is over the layers.
-
-IDs follow TrackML: ``hit_id`` runs 1..N within each event (hits ordered by layer,
-randomly within a layer); ``particle_id = event_id * 1_000_000 + k``, k = 1..n
-(minimum-bias and high-pT particles shuffled), so it is > 0 and unique across
-a whole data set (event ids are unique across shards).
+IDs follow TrackML: ``hit_id`` runs 1..N within each event, hits ordered by
+(volume, layer, module) and at random within a module; ``particle_id =
+event_id * 1_000_000 + k``, k = 1..n in a random order within the event (so k
+says nothing about a particle's origin); ``particle_type`` is the PDG code.
 """
 
 from __future__ import annotations
@@ -43,36 +42,34 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hepml.config import from_section
+from hepml.detector import Detector, load_detector
+from hepml.detector.constants import CTAU_MM, MASS_GEV, SILICON_MIP_MEV_PER_X0
+from hepml.detector.propagation import Crossings, TrackStates, propagate
+from hepml.detector.scattering import (
+    beta_of,
+    highland_theta0,
+    mean_energy_loss_GeV,
+    scatter_direction,
+)
 from hepml.errors import HepmlError
 from hepml.io import HIT_COLUMNS, PARTICLE_COLUMNS, write_tracker_root
 from hepml.rng import rng as make_rng
-from hepml.sim.geometry import TrackerGeometry
-from hepml.sim.physics import (
-    GEV_PER_T_MM,
-    beta_of,
-    highland_theta0,
-    noise_on_cylinder,
-    path_in_layer_x0,
-    propagate_to_cylinder,
-    sample_log_uniform,
-    sample_minbias_pt,
-    scatter_direction,
-    smear_on_cylinder,
-)
+from hepml.sim.physics import sample_log_uniform, sample_minbias_pt
 
 #: particle_id = event_id * PARTICLE_ID_STRIDE + k, k = 1..(particles per event).
 PARTICLE_ID_STRIDE = 1_000_000
-#: simulate_shard runs events in batches of about this many particles.
-PARTICLES_PER_BATCH = 1 << 17
+#: simulate_shard runs events in batches of about this many primaries.
+PARTICLES_PER_BATCH = 1 << 15
+#: two-body decay momenta in the rest frame (GeV): K0s -> pi+ pi-, Lambda -> p pi-
+_V0_PSTAR = {310: 0.2061, 3122: 0.1010}
+#: a particle whose momentum falls below this (GeV) has stopped
+_P_STOP_GEV = 0.02
 
 
 @dataclass(frozen=True)
 class TrackerSimConfig:
-    """Particle gun, beam spot and noise of the tracker simulation (``tracker.simulation``).
-
-    Units: GeV, mm. Each field is described, with its default, in
-    ``hepml/schemas/tracker.schema.yaml``; build it with :meth:`from_config`.
-    """
+    """The ``tracker.simulation`` section (defaults and descriptions: ``tracker.schema.yaml``)."""
 
     n_particles: int
     pt_min_GeV: float
@@ -85,29 +82,29 @@ class TrackerSimConfig:
     eta_max: float
     vertex_sigma_xy_mm: float
     vertex_sigma_z_mm: float
-    noise_per_layer: float
+    species: dict[str, float]
+    v0_per_particle: float
+    lambda_fraction: float
+    nuclear_interactions: bool
+    secondaries_mean: float
+    secondary_p_mean_GeV: float
+    secondary_proton_fraction: float
+    max_generations: int
+    hit_efficiency: float
+    noise_per_module: float
     multiple_scattering: bool
-    mass_GeV: float
+    energy_loss: bool
+    max_step_mm: float
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> TrackerSimConfig:
-        """From the validated config (its ``tracker.simulation`` section)."""
+        """From the validated config (``tracker.simulation`` and ``tracker.field.max_step_mm``)."""
         s = cfg["tracker"]["simulation"]
-        sim = cls(
-            n_particles=int(s["n_particles"]),
-            pt_min_GeV=float(s["pt_min_GeV"]),
-            pt_median_GeV=float(s["pt_median_GeV"]),
-            pt_max_GeV=float(s["pt_max_GeV"]),
-            pt_tail_power=float(s["pt_tail_power"]),
-            n_high_pt=int(s["n_high_pt"]),
-            high_pt_min_GeV=float(s["high_pt_min_GeV"]),
-            high_pt_max_GeV=float(s["high_pt_max_GeV"]),
-            eta_max=float(s["eta_max"]),
-            vertex_sigma_xy_mm=float(s["vertex_sigma_xy_mm"]),
-            vertex_sigma_z_mm=float(s["vertex_sigma_z_mm"]),
-            noise_per_layer=float(s["noise_per_layer"]),
-            multiple_scattering=bool(s["multiple_scattering"]),
-            mass_GeV=float(s["mass_GeV"]),
+        sim = from_section(
+            cls,
+            s,
+            species=dict(s["species"]),
+            max_step_mm=float(cfg["tracker"]["field"]["max_step_mm"]),
         )
         sim.check()
         return sim
@@ -123,9 +120,12 @@ class TrackerSimConfig:
             raise HepmlError(
                 f"{k}.high_pt_max_GeV: {self.high_pt_max_GeV} is below high_pt_min_GeV {self.high_pt_min_GeV}"
             )
-        if self.particles_per_event >= PARTICLE_ID_STRIDE:
+        if sum(self.species.values()) <= 0:
+            raise HepmlError(f"{k}.species: the fractions must not all be zero")
+        # primaries, V0 daughters and secondaries all need an id below the stride
+        if self.particles_per_event * (3 + 2 * self.secondaries_mean) >= PARTICLE_ID_STRIDE:
             raise HepmlError(
-                f"{k}: n_particles + n_high_pt must be below {PARTICLE_ID_STRIDE}, got {self.particles_per_event}"
+                f"{k}: n_particles + n_high_pt = {self.particles_per_event} leaves no room for the ids of secondaries (particle_id stride {PARTICLE_ID_STRIDE})"
             )
 
     @property
@@ -134,270 +134,401 @@ class TrackerSimConfig:
 
 
 # --------------------------------------------------------------------------- particles
+_SPECIES_PDG = {"pion": 211, "kaon": 321, "proton": 2212}
+
+
+def _directions(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Isotropic unit vectors."""
+    u = rng.random((2, n))
+    cos_t = 2.0 * u[0] - 1.0
+    sin_t = np.sqrt(1.0 - cos_t * cos_t)
+    phi = u[1] * (2.0 * np.pi)
+    return sin_t * np.cos(phi), sin_t * np.sin(phi), cos_t
+
+
 def generate_particles(
     sim: TrackerSimConfig, n_events: int, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    """The primary particles of ``n_events`` events (index ``event`` 0..n_events-1).
+    """Primary charged particles of ``n_events`` events, plus the charged daughters of their V0s.
 
     Per event ``n_particles`` minimum-bias particles (pT from
-    :func:`~hepml.sim.physics.sample_minbias_pt`) and ``n_high_pt`` particles with
-    pT log-uniform in [high_pt_min, high_pt_max]; all with phi uniform, eta uniform
-    in [-eta_max, eta_max] (minimum-bias dN/deta is flat there), q = +-1 with equal
-    probability and a Gaussian vertex (sigma_xy, sigma_z). Within an event the
-    particles are in a random order; ``k`` is the 1-based position.
-    Returns arrays ``event, k, q, vx, vy, vz, px, py, pz`` (mm, GeV).
+    :func:`~hepml.sim.physics.sample_minbias_pt`) and ``n_high_pt`` with pT
+    log-uniform; phi uniform, eta uniform in [-eta_max, eta_max], species by
+    ``species``, q = +-1, a Gaussian vertex. V0s (``v0_per_particle`` per primary,
+    same spectra) fly an exponential distance of mean beta gamma c tau and decay
+    isotropically in their rest frame into pi+ pi- (K0s) or p pi- / pbar pi+
+    (Lambda). Returns arrays ``event, q, pdg, vx, vy, vz, px, py, pz`` (mm, GeV).
     """
     per = sim.particles_per_event
     n = n_events * per
     kinds = np.zeros((n_events, per), dtype=bool)
     kinds[:, sim.n_particles :] = True
-    # random order within each event, so that k says nothing about the kind
     is_high = rng.permuted(kinds, axis=1).ravel()
-    pt = np.empty(n)
-    pt[~is_high] = sample_minbias_pt(
-        n_events * sim.n_particles,
-        sim.pt_min_GeV,
-        sim.pt_median_GeV,
-        sim.pt_max_GeV,
-        sim.pt_tail_power,
-        rng,
+    n_v0 = rng.poisson(sim.v0_per_particle * per, n_events)
+    m = n + int(n_v0.sum())
+    pt = np.empty(m)
+    soft = np.r_[~is_high, np.ones(m - n, dtype=bool)]
+    pt[soft] = sample_minbias_pt(
+        int(soft.sum()), sim.pt_min_GeV, sim.pt_median_GeV, sim.pt_max_GeV, sim.pt_tail_power, rng
     )
-    pt[is_high] = sample_log_uniform(
-        n_events * sim.n_high_pt, sim.high_pt_min_GeV, sim.high_pt_max_GeV, rng
+    pt[~soft] = sample_log_uniform(
+        int((~soft).sum()), sim.high_pt_min_GeV, sim.high_pt_max_GeV, rng
     )
-    u = rng.random((3, n))
+    u = rng.random((3, m))
     phi = u[0] * (2.0 * np.pi)
     eta = (2.0 * u[1] - 1.0) * sim.eta_max
-    q = np.where(u[2] < 0.5, -1, 1).astype(np.int32)
-    v = rng.standard_normal((3, n))
-    return {
-        "event": np.repeat(np.arange(n_events), per),
-        "k": np.tile(np.arange(1, per + 1, dtype=np.int64), n_events),
+    v = rng.standard_normal((3, m))
+    vx, vy, vz = (
+        v[0] * sim.vertex_sigma_xy_mm,
+        v[1] * sim.vertex_sigma_xy_mm,
+        v[2] * sim.vertex_sigma_z_mm,
+    )
+    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+    names = list(_SPECIES_PDG)
+    frac = np.array([sim.species[k] for k in names], dtype=np.float64)
+    kind = np.searchsorted(np.cumsum(frac / frac.sum()), u[2, :n], side="right")
+    q = np.where(rng.random(n) < 0.5, -1, 1)
+    pdg = np.array([_SPECIES_PDG[k] for k in names])[np.minimum(kind, len(names) - 1)] * q
+    event = np.repeat(np.arange(n_events), per)
+    prim = {
+        "event": event,
         "q": q,
-        "vx": v[0] * sim.vertex_sigma_xy_mm,
-        "vy": v[1] * sim.vertex_sigma_xy_mm,
-        "vz": v[2] * sim.vertex_sigma_z_mm,
-        "px": pt * np.cos(phi),
-        "py": pt * np.sin(phi),
-        "pz": pt * np.sinh(eta),
+        "pdg": pdg,
+        "vx": vx[:n],
+        "vy": vy[:n],
+        "vz": vz[:n],
+        "px": px[:n],
+        "py": py[:n],
+        "pz": pz[:n],
+    }
+    if m == n:
+        return prim
+    # V0s: flight, then a two-body decay
+    sl = slice(n, m)
+    is_lam = rng.random(m - n) < sim.lambda_fraction
+    v0_pdg = np.where(is_lam, 3122, 310)
+    mass = np.where(is_lam, MASS_GEV[3122], MASS_GEV[310])
+    p3 = np.stack([px[sl], py[sl], pz[sl]])
+    p = np.linalg.norm(p3, axis=0)
+    ctau = np.where(is_lam, CTAU_MM[3122], CTAU_MM[310])
+    flight = rng.exponential(1.0, m - n) * ctau * p / mass
+    dvx = vx[sl] + flight * p3[0] / p
+    dvy = vy[sl] + flight * p3[1] / p
+    dvz = vz[sl] + flight * p3[2] / p
+    pstar = np.where(is_lam, _V0_PSTAR[3122], _V0_PSTAR[310])
+    m1 = np.where(is_lam, MASS_GEV[2212], MASS_GEV[211])  # the p (or pi+ of K0s)
+    m2 = np.full(m - n, MASS_GEV[211])
+    ax, ay, az = _directions(m - n, rng)
+    d1 = _boost(pstar * ax, pstar * ay, pstar * az, np.sqrt(pstar**2 + m1**2), p3, mass)
+    d2 = _boost(-pstar * ax, -pstar * ay, -pstar * az, np.sqrt(pstar**2 + m2**2), p3, mass)
+    anti = (v0_pdg == 3122) & (rng.random(m - n) < 0.5)  # Lambda-bar -> pbar pi+
+    q1 = np.where(anti, -1, 1)
+    pdg1 = np.where(is_lam, 2212, 211) * q1
+    ev_v0 = np.repeat(np.arange(n_events), n_v0)
+    dau = {
+        "event": np.r_[ev_v0, ev_v0],
+        "q": np.r_[q1, -q1],
+        "pdg": np.r_[pdg1, -211 * q1],
+        "vx": np.r_[dvx, dvx],
+        "vy": np.r_[dvy, dvy],
+        "vz": np.r_[dvz, dvz],
+        "px": np.r_[d1[0], d2[0]],
+        "py": np.r_[d1[1], d2[1]],
+        "pz": np.r_[d1[2], d2[2]],
+    }
+    return {k: np.concatenate([prim[k], dau[k]]) for k in prim}
+
+
+def _boost(
+    px: np.ndarray,
+    py: np.ndarray,
+    pz: np.ndarray,
+    e: np.ndarray,
+    p_parent: np.ndarray,
+    m_parent: np.ndarray,
+) -> np.ndarray:
+    """Lorentz boost of rest-frame momenta (px, py, pz, e) to the frame where the parent has ``p_parent`` (3, n)."""
+    pp = np.linalg.norm(p_parent, axis=0)
+    ep = np.sqrt(pp * pp + m_parent * m_parent)
+    gamma = ep / m_parent
+    bx, by, bz = p_parent / ep
+    b2 = np.maximum(bx * bx + by * by + bz * bz, 1e-300)
+    bp = bx * px + by * py + bz * pz
+    k = (gamma - 1.0) * bp / b2 + gamma * e
+    return np.stack([px + k * bx, py + k * by, pz + k * bz])
+
+
+# --------------------------------------------------------------------------- material effects
+class _Material:
+    """The simulation's :class:`~hepml.detector.propagation.MaterialEffects`: scattering,
+    energy loss and hadronic interactions, recording where particles interacted."""
+
+    def __init__(
+        self, sim: TrackerSimConfig, mass: np.ndarray, q: np.ndarray, rng: np.random.Generator
+    ) -> None:
+        self.sim, self.mass, self.q, self.rng = sim, mass, q, rng
+        self.vertices: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def __call__(
+        self,
+        track: np.ndarray,
+        pos: np.ndarray,
+        direction: np.ndarray,
+        p: np.ndarray,
+        x_over_x0: np.ndarray,
+        x_over_lambda: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        sim = self.sim
+        alive = np.ones(len(track), dtype=bool)
+        if sim.multiple_scattering:
+            t = np.maximum(x_over_x0, 1e-12)
+            theta0 = highland_theta0(p, t, beta=beta_of(p, self.mass[track]), q=self.q[track])
+            theta0 = np.where(x_over_x0 > 0, theta0, 0.0)
+            direction = np.stack(
+                scatter_direction(direction[0], direction[1], direction[2], theta0, self.rng)
+            )
+        if sim.energy_loss:
+            p = p - mean_energy_loss_GeV(x_over_x0, SILICON_MIP_MEV_PER_X0)
+            alive &= p > _P_STOP_GEV
+            p = np.maximum(p, _P_STOP_GEV)
+        if sim.nuclear_interactions:
+            hit = self.rng.random(len(track)) < -np.expm1(-x_over_lambda)
+            hit &= alive
+            if hit.any():
+                self.vertices.append(
+                    (track[hit], pos[:, hit].copy(), direction[:, hit].copy(), p[hit].copy())
+                )
+            alive &= ~hit
+        return direction, p, alive
+
+    def take_vertices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if not self.vertices:
+            return np.zeros(0, np.int64), np.zeros((3, 0)), np.zeros((3, 0)), np.zeros(0)
+        t, x, d, p = zip(*self.vertices, strict=True)
+        self.vertices = []
+        return (
+            np.concatenate(t),
+            np.concatenate(x, axis=1),
+            np.concatenate(d, axis=1),
+            np.concatenate(p),
+        )
+
+
+def secondaries(
+    sim: TrackerSimConfig,
+    parent_event: np.ndarray,
+    pos: np.ndarray,
+    direction: np.ndarray,
+    p: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Charged secondaries of hadronic interactions at ``pos`` (3, n) of parents moving along ``direction``.
+
+    Each interaction gives 1 + Poisson(secondaries_mean - 1) of them: the first a
+    leading particle with momentum x p (x uniform in [0, 1]) within a Gaussian
+    transverse kick of 0.3 GeV of the parent's direction, the others isotropic
+    with an exponential momentum of mean ``secondary_p_mean_GeV``. Protons with
+    ``secondary_proton_fraction``, else charged pions; q = +-1 at random.
+    """
+    n_int = len(p)
+    mult = 1 + rng.poisson(max(sim.secondaries_mean - 1.0, 0.0), n_int)
+    first = np.cumsum(mult) - mult
+    who = np.repeat(np.arange(n_int), mult)
+    lead = np.zeros(len(who), dtype=bool)
+    lead[first] = True
+    n = len(who)
+    mom = rng.exponential(sim.secondary_p_mean_GeV, n) + _P_STOP_GEV
+    ix, iy, iz = _directions(n, rng)
+    d = direction[:, who]
+    pl = rng.random(n) * p[who] + _P_STOP_GEV
+    kick = rng.standard_normal((2, n)) * (0.3 / pl)
+    # two unit vectors across the parent's direction
+    a = np.where(np.abs(d[2]) < 0.9, 1.0, 0.0)
+    ex = np.stack([a * 0 + (1 - a), a * 0, a])  # z axis, or x for near-axial parents
+    e1 = np.cross(d.T, ex.T).T
+    e1 /= np.linalg.norm(e1, axis=0)
+    e2 = np.cross(d.T, e1.T).T
+    ld = d + kick[0] * e1 + kick[1] * e2
+    ld /= np.linalg.norm(ld, axis=0)
+    dirx = np.where(lead, ld[0], ix)
+    diry = np.where(lead, ld[1], iy)
+    dirz = np.where(lead, ld[2], iz)
+    mom = np.where(lead, pl, mom)
+    q = np.where(rng.random(n) < 0.5, -1, 1)
+    proton = rng.random(n) < sim.secondary_proton_fraction
+    return {
+        "event": parent_event[who],
+        "q": q,
+        "pdg": np.where(proton, 2212, 211) * q,
+        "vx": pos[0, who],
+        "vy": pos[1, who],
+        "vz": pos[2, who],
+        "px": mom * dirx,
+        "py": mom * diry,
+        "pz": mom * dirz,
     }
 
 
-# --------------------------------------------------------------------------- propagation
-# rows of the propagation state (one column per live particle)
-_X, _Y, _Z, _UX, _UY, _SIN, _COS, _P, _KQ, _BETA, _IDX = range(11)
-#: rows of the float32 hit block returned by :func:`propagate`
-HIT_BLOCK_ROWS = ("x", "y", "z", "tx", "ty", "tz", "tpx", "tpy", "tpz")
-#: simulate_events propagates whole events together, about this many particles at a
-#: time (so that the working arrays stay in the CPU cache)
-CHUNK = 8192
-
-
-def propagate(
-    geometry: TrackerGeometry,
-    sim: TrackerSimConfig,
-    particles: dict[str, np.ndarray],
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Propagate every particle outwards through the layers; return its recorded hits.
-
-    ``particles`` holds arrays ``q, vx, vy, vz, px, py, pz`` (mm, GeV). Returns
-    ``(particle, layer, block)`` with one entry per recorded hit (hits lost to
-    inefficiency are absent), ordered by layer then particle: the particle's row
-    (int64), the global layer (int32) and a float32 array of shape (9, n_hits)
-    whose rows are :data:`HIT_BLOCK_ROWS`: measured ``x, y, z`` and the truth at
-    the crossing, position ``tx, ty, tz`` and momentum ``tpx, tpy, tpz`` (arriving
-    at the layer, before its scattering). The loop runs over layers only.
-    """
-    px, py, pz = particles["px"], particles["py"], particles["pz"]
-    pt = np.sqrt(px * px + py * py)
-    p = np.sqrt(pt * pt + pz * pz)
-    n = len(px)
-    state = np.empty((11, n))
-    state[_X] = particles["vx"]
-    state[_Y] = particles["vy"]
-    state[_Z] = particles["vz"]
-    state[_UX] = px / pt
-    state[_UY] = py / pt
-    state[_SIN] = pt / p
-    state[_COS] = pz / p
-    state[_P] = p
-    state[_KQ] = -particles["q"] * (GEV_PER_T_MM * geometry.bfield_T)
-    state[_BETA] = beta_of(p, sim.mass_GeV)
-    state[_IDX] = np.arange(n)
-
-    idx_out: list[np.ndarray] = []
-    lay_out: list[np.ndarray] = []
-    blk_out: list[np.ndarray] = []
-    last = geometry.n_layers - 1
-    for il, lay in enumerate(geometry.layers):
-        if state.shape[1] == 0:
-            break
-        r = lay.radius_mm
-        kappa = state[_KQ] / (state[_P] * state[_SIN])
-        x1, y1, ux1, uy1, s, reached = propagate_to_cylinder(
-            state[_X], state[_Y], state[_UX], state[_UY], kappa, r
-        )
-        state[_Z] += s * (state[_COS] / state[_SIN])
-        state[_X], state[_Y], state[_UX], state[_UY] = x1, y1, ux1, uy1
-        ok = reached & (np.abs(state[_Z]) <= lay.half_length_mm)
-        if not ok.all():
-            state = np.compress(ok, state, axis=1)
-        m = state.shape[1]
-
-        # the hit: truth at the crossing, the measurement, then the efficiency
-        blk = np.empty((9, m), dtype=np.float32)
-        blk[3:6] = state[_X : _Z + 1]
-        pt = state[_P] * state[_SIN]
-        blk[6] = pt * state[_UX]
-        blk[7] = pt * state[_UY]
-        blk[8] = state[_P] * state[_COS]
-        blk[0], blk[1], blk[2] = smear_on_cylinder(
-            state[_X],
-            state[_Y],
-            state[_Z],
-            r,
-            lay.pitch_rphi_mm,
-            lay.pitch_z_mm,
-            lay.half_length_mm,
-            rng,
-        )
-        idx = state[_IDX].astype(np.int64)
-        if lay.efficiency < 1.0:
-            keep = rng.random(m) < lay.efficiency
-            blk, idx = np.compress(keep, blk, axis=1), idx[keep]
-        idx_out.append(idx)
-        lay_out.append(np.full(len(idx), il, dtype=np.int32))
-        blk_out.append(blk)
-
-        if sim.multiple_scattering and il < last:
-            x1, y1 = state[_X], state[_Y]
-            t = path_in_layer_x0(lay.x_over_x0, x1, y1, state[_UX], state[_UY], state[_SIN], r)
-            theta0 = highland_theta0(state[_P], t, beta=state[_BETA])
-            state[_UX], state[_UY], state[_SIN], state[_COS] = scatter_direction(
-                state[_UX], state[_UY], state[_SIN], state[_COS], theta0, rng
-            )
-            outgoing = (x1 * state[_UX] + y1 * state[_UY]) > 0.0
-            if not outgoing.all():
-                state = np.compress(outgoing, state, axis=1)
-    if not blk_out:
-        return np.empty(0, np.int64), np.empty(0, np.int32), np.empty((9, 0), np.float32)
-    return np.concatenate(idx_out), np.concatenate(lay_out), np.concatenate(blk_out, axis=1)
-
-
 # --------------------------------------------------------------------------- events
-def simulate_events(
-    geometry: TrackerGeometry,
-    sim: TrackerSimConfig,
-    event_ids: np.ndarray,
-    rng: np.random.Generator,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Simulate the events ``event_ids``; return ``(hits, particles)``.
+def _particle_mass(pdg: np.ndarray) -> np.ndarray:
+    a = np.abs(pdg)
+    return np.select(
+        [a == 2212, a == 321, a == 11, a == 13],
+        [MASS_GEV[2212], MASS_GEV[321], MASS_GEV[11], MASS_GEV[13]],
+        MASS_GEV[211],
+    )
 
-    The tables have the columns and dtypes of :data:`hepml.io.HIT_COLUMNS` and
-    :data:`hepml.io.PARTICLE_COLUMNS`; noise hits have ``particle_id`` 0 and zero
-    truth. Hits are ordered by event, then layer, then at random (so that
-    ``hit_id`` says nothing about the truth); particles by event and
-    ``particle_id``. The same ``rng`` state gives the same tables.
+
+def simulate_particles(
+    detector: Detector, sim: TrackerSimConfig, n_events: int, rng: np.random.Generator
+) -> tuple[dict[str, np.ndarray], Crossings]:
+    """All particles of ``n_events`` events (primaries, V0 daughters, secondaries) and their crossings.
+
+    Returns ``(particles, crossings)``: particle arrays ``event, q, pdg, vx, vy,
+    vz, px, py, pz`` and the crossings of :func:`propagate` whose ``track`` is
+    the particle's row.
+    """
+    gen = generate_particles(sim, n_events, rng)
+    parts: list[dict[str, np.ndarray]] = []
+    crossings: list[Crossings] = []
+    offset = 0
+    for generation in range(sim.max_generations + 1):
+        n = len(gen["q"])
+        if n == 0:
+            break
+        mass = _particle_mass(gen["pdg"])
+        q = gen["q"].astype(np.float64)
+        mat = _Material(sim, mass, q, rng)
+        states = TrackStates.from_momentum(
+            gen["vx"], gen["vy"], gen["vz"], gen["px"], gen["py"], gen["pz"], q
+        )
+        cr = propagate(states, detector, mat, max_step_mm=sim.max_step_mm)
+        crossings.append(Crossings(**{**cr.__dict__, "track": cr.track + offset}))
+        parts.append(gen)
+        offset += n
+        t, pos, d, p = mat.take_vertices()
+        if generation == sim.max_generations or not sim.nuclear_interactions:
+            break
+        gen = secondaries(sim, gen["event"][t], pos, d, p, rng)
+    particles = {k: np.concatenate([g[k] for g in parts]) for k in parts[0]}
+    return particles, Crossings.concatenate(crossings)
+
+
+def measure(
+    detector: Detector, cr: Crossings, efficiency: float, rng: np.random.Generator
+) -> tuple[Crossings, np.ndarray]:
+    """Hits of the crossings: ``efficiency``, then local (u, v) displaced uniformly within
+    +-pitch/2 and kept on the module. Returns the crossings kept and their measured (3, n) positions."""
+    if efficiency < 1.0:
+        cr = cr.take(np.flatnonzero(rng.random(len(cr)) < efficiency))
+    m = detector.modules
+    mod = cr.module
+    d = rng.random((2, len(cr))) - 0.5
+    u = cr.u + d[0] * m.pitch_u[mod]
+    v = np.clip(cr.v + d[1] * m.pitch_v[mod], -m.hv[mod], m.hv[mod])
+    hu = m.half_width(mod, v)
+    u = np.clip(u, -hu, hu)
+    return cr, np.stack(m.to_global(mod, u, v))
+
+
+def noise_hits(
+    detector: Detector, per_module: float, n_events: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Poisson(``per_module``) noise hits per module and event, uniform on the module's trapezoid.
+
+    Returns ``(event, module row, positions (3, n))``.
+    """
+    m = detector.modules
+    counts = rng.poisson(per_module, (n_events, len(m)))
+    ev, mod = np.nonzero(counts)
+    rep = counts[ev, mod]
+    ev, mod = np.repeat(ev, rep), np.repeat(mod, rep)
+    # uniform on the trapezoid: v with density ~ its width, u uniform across it
+    lo, hi = m.minhu[mod], m.maxhu[mod]
+    w = rng.random((2, len(mod)))
+    # inverse CDF of the width a + b t on t in [0, 1]: a t + b t^2 / 2 = W (a + b / 2)
+    b = hi - lo
+    tot = w[0] * (lo + 0.5 * b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(np.abs(b) > 1e-9, (-lo + np.sqrt(lo * lo + 2.0 * b * tot)) / b, w[0])
+    v = (2.0 * t - 1.0) * m.hv[mod]
+    u = (2.0 * w[1] - 1.0) * m.half_width(mod, v)
+    return ev, mod, np.stack(m.to_global(mod, u, v))
+
+
+def simulate_events(
+    detector: Detector, sim: TrackerSimConfig, event_ids: np.ndarray, rng: np.random.Generator
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate the events ``event_ids``; return ``(hits, particles)`` in the tables of :mod:`hepml.io`.
+
+    Noise hits have ``particle_id`` 0 and zero truth. The same ``rng`` state
+    gives the same tables.
     """
     event_ids = np.asarray(event_ids, dtype=np.int64).ravel()
     n_ev = len(event_ids)
-    per = sim.particles_per_event
-    parts = generate_particles(sim, n_ev, rng)
-    pid = event_ids[parts["event"]] * PARTICLE_ID_STRIDE + parts["k"]
-    nhits = np.zeros(len(pid), dtype=np.int32)
-    n_lay = geometry.n_layers
-    counts = np.zeros((n_ev, n_lay), dtype=np.int64)  # hits per (event, layer)
-    hit_pid, blocks = [], []
-    # whole events at a time, about CHUNK particles
-    step = max(1, CHUNK // max(1, per))
-    for e0 in range(0, n_ev, step):
-        e1 = min(n_ev, e0 + step)
-        sl = slice(e0 * per, e1 * per)
-        sig_idx, sig_layer, sig_blk = propagate(
-            geometry, sim, {k: v[sl] for k, v in parts.items()}, rng
-        )
-        nhits[sl] = np.bincount(sig_idx, minlength=(e1 - e0) * per)
-        noise_ev, noise_layer, noise_blk = _noise_hits(geometry, sim, e1 - e0, rng)
-        group = np.concatenate(
-            [(sig_idx // per) * n_lay + sig_layer, noise_ev * n_lay + noise_layer]
-        )
-        counts[e0:e1] = np.bincount(group, minlength=(e1 - e0) * n_lay).reshape(e1 - e0, n_lay)
-        order = _group_shuffle_order(group, rng)
-        sig_pid = pid[sig_idx + e0 * per]
-        hit_pid.append(np.concatenate([sig_pid, np.zeros(len(noise_ev), np.int64)])[order])
-        blocks.append(np.take(np.concatenate([sig_blk, noise_blk], axis=1), order, axis=1))
+    parts, cr = simulate_particles(detector, sim, n_ev, rng)
+    cr, meas = measure(detector, cr, sim.hit_efficiency, rng)
+    n_parts = len(parts["q"])
+    p_event = parts["event"]
+    # particle ids: a random order within each event
+    order = np.lexsort((rng.random(n_parts), p_event))
+    rank = np.empty(n_parts, dtype=np.int64)
+    rank[order] = np.arange(n_parts)
+    first = np.searchsorted(p_event[order], np.arange(n_ev))
+    k = rank - first[p_event] + 1
+    pid = event_ids[p_event] * PARTICLE_ID_STRIDE + k
+    nhits = np.bincount(cr.track, minlength=n_parts).astype(np.int32)
 
-    blk = np.concatenate(blocks, axis=1) if blocks else np.empty((9, 0), np.float32)
-    per_event = counts.sum(axis=1)
-    n_hits = int(per_event.sum())
-    first = np.cumsum(per_event) - per_event
-    flat = counts.ravel()
-    vol = np.array([lay.volume_id for lay in geometry.layers], dtype=np.int32)
-    lid = np.array([lay.layer_id for lay in geometry.layers], dtype=np.int32)
+    nev, nmod, npos = noise_hits(detector, sim.noise_per_module, n_ev, rng)
+    m = detector.modules
+    h_event = np.r_[p_event[cr.track], nev]
+    h_mod = np.r_[cr.module, nmod]
+    truth_p = cr.p * np.stack([cr.dx, cr.dy, cr.dz])
+    n_sig, n_noise = len(cr), len(nev)
+    zeros = np.zeros(n_noise)
+    # order: event, then module row (= volume, layer, module), at random within a module
+    order = np.lexsort((rng.random(n_sig + n_noise), h_mod, h_event))
+    per_event = np.bincount(h_event, minlength=n_ev)
+    start = np.cumsum(per_event) - per_event
+    hit_id = np.arange(n_sig + n_noise, dtype=np.int64) - np.repeat(start, per_event) + 1
+    cols = {
+        "x": np.r_[meas[0], npos[0]],
+        "y": np.r_[meas[1], npos[1]],
+        "z": np.r_[meas[2], npos[2]],
+        "tx": np.r_[cr.x, zeros],
+        "ty": np.r_[cr.y, zeros],
+        "tz": np.r_[cr.z, zeros],
+        "tpx": np.r_[truth_p[0], zeros],
+        "tpy": np.r_[truth_p[1], zeros],
+        "tpz": np.r_[truth_p[2], zeros],
+    }
+    h_mod = h_mod[order]
     hits = pd.DataFrame(
         {
-            "event_id": np.repeat(event_ids, per_event),
-            "hit_id": np.arange(1, n_hits + 1, dtype=np.int64) - np.repeat(first, per_event),
-            "x": blk[0],
-            "y": blk[1],
-            "z": blk[2],
-            "volume_id": np.repeat(np.tile(vol, n_ev), flat),
-            "layer_id": np.repeat(np.tile(lid, n_ev), flat),
-            "module_id": np.zeros(n_hits, dtype=np.int64),
-            "particle_id": np.concatenate(hit_pid) if hit_pid else np.empty(0, np.int64),
-            **{c: blk[3 + i] for i, c in enumerate(("tx", "ty", "tz", "tpx", "tpy", "tpz"))},
+            "event_id": event_ids[h_event[order]],
+            "hit_id": hit_id,
+            **{c: cols[c][order] for c in ("x", "y", "z")},
+            "volume_id": m.volume_id[h_mod],
+            "layer_id": m.layer_id[h_mod],
+            "module_id": m.module_id[h_mod],
+            "particle_id": np.r_[pid[cr.track], np.zeros(n_noise, np.int64)][order],
+            **{c: cols[c][order] for c in ("tx", "ty", "tz", "tpx", "tpy", "tpz")},
         },
         copy=False,
     )
-    # rows are already by event, then particle_id (generate_particles' order)
+    porder = np.argsort(pid, kind="stable")
     particles = pd.DataFrame(
         {
-            "event_id": event_ids[parts["event"]],
-            "particle_id": pid,
-            **{c: parts[c].astype(np.float32) for c in ("vx", "vy", "vz", "px", "py", "pz")},
-            "q": parts["q"],
-            "nhits": nhits,
-            "particle_type": np.where(parts["q"] > 0, 211, -211).astype(np.int32),
+            "event_id": event_ids[p_event[porder]],
+            "particle_id": pid[porder],
+            **{c: parts[c][porder] for c in ("vx", "vy", "vz", "px", "py", "pz")},
+            "q": parts["q"][porder],
+            "nhits": nhits[porder],
+            "particle_type": parts["pdg"][porder],
         },
         copy=False,
     )
     return hits.astype(HIT_COLUMNS), particles.astype(PARTICLE_COLUMNS)
-
-
-def _noise_hits(
-    geometry: TrackerGeometry, sim: TrackerSimConfig, n_ev: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Noise of ``n_ev`` events: a Poisson count per (event, layer), uniform on the layer.
-
-    Returns ``(event, layer, block)`` like :func:`propagate` (event 0..n_ev-1,
-    truth rows zero), ordered by layer then event.
-    """
-    n_lay = geometry.n_layers
-    counts = rng.poisson(sim.noise_per_layer, size=(n_ev, n_lay))
-    per_layer = counts.sum(axis=0)
-    blk = np.zeros((9, int(per_layer.sum())), dtype=np.float32)
-    at = 0
-    for il, lay in enumerate(geometry.layers):
-        c = int(per_layer[il])
-        blk[0:3, at : at + c] = noise_on_cylinder(c, lay.radius_mm, lay.half_length_mm, rng)
-        at += c
-    ev = np.repeat(np.tile(np.arange(n_ev), n_lay), counts.T.ravel())
-    layer = np.repeat(np.arange(n_lay, dtype=np.int32), per_layer)
-    return ev, layer, blk
-
-
-def _group_shuffle_order(group: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A permutation that sorts ``group`` (non-negative ints), at random within a group.
-
-    A uniform random permutation followed by a stable sort on the group (numpy
-    radix-sorts 16-bit keys).
-    """
-    perm = rng.permutation(len(group))
-    g = group[perm]
-    if len(g) and g.max() <= np.iinfo(np.uint16).max:
-        g = g.astype(np.uint16)
-    return perm[np.argsort(g, kind="stable")]
 
 
 def shard_event_ids(cfg: dict[str, Any], shard: int) -> np.ndarray:
@@ -411,7 +542,7 @@ def simulate_shard(cfg: dict[str, Any], shard: int, out: Path, progress: bool = 
 
     Deterministic given (``seed``, ``shard``): the random stream is
     ``hepml.rng.rng(seed, "tracker", shard)``. Events are simulated in batches of
-    about :data:`PARTICLES_PER_BATCH` particles, with a progress bar on stderr.
+    about :data:`PARTICLES_PER_BATCH` primaries, with a progress bar on stderr.
     """
     from tqdm import tqdm
 
@@ -420,7 +551,7 @@ def simulate_shard(cfg: dict[str, Any], shard: int, out: Path, progress: bool = 
         raise HepmlError(
             f"tracker shard {shard} is out of range: workflow.tracker_shards is {n_shards}"
         )
-    geometry = TrackerGeometry.from_config(cfg)
+    detector = load_detector(cfg)
     sim = TrackerSimConfig.from_config(cfg)
     gen = make_rng(cfg["seed"], "tracker", shard)
     ids = shard_event_ids(cfg, shard)
@@ -434,7 +565,7 @@ def simulate_shard(cfg: dict[str, Any], shard: int, out: Path, progress: bool = 
         disable=not progress or None,
     ) as bar:
         for start in range(0, len(ids), batch):
-            h, p = simulate_events(geometry, sim, ids[start : start + batch], gen)
+            h, p = simulate_events(detector, sim, ids[start : start + batch], gen)
             hits.append(h)
             parts.append(p)
             bar.update(len(ids[start : start + batch]))

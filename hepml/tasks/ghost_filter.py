@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from hepml.config import from_section
+from hepml.detector.layers import TrackerGeometry
 from hepml.errors import HepmlError
 from hepml.features import sequences as seq
 from hepml.io import atomic_output, read_tracker_events
@@ -43,7 +44,6 @@ from hepml.reco.matching import match_tracks
 from hepml.reco.seeding import SeedingConfig
 from hepml.rng import rng as make_rng
 from hepml.rng import torch_seed
-from hepml.sim.geometry import TrackerGeometry
 
 MODEL_NAME = "ghost_lstm"
 # the baseline's training sample; the GBDT is refit (seeded) where needed, never unpickled

@@ -33,13 +33,13 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
+from hepml.detector.layers import TrackerGeometry
 from hepml.errors import HepmlError
 from hepml.features.roads import FEATURES, N_FEATURES, pad_roads
 from hepml.io import atomic_output, read_tracker_events
 from hepml.reco.building import BuildingConfig, Tracks, build_tracks
 from hepml.reco.roads import RoadConfig, Roads, build_roads
 from hepml.reco.seeding import EventHits, SeedingConfig, find_seeds
-from hepml.sim.geometry import TrackerGeometry
 
 MODEL_NAME = "hit_bigru"
 TASK = "hit_labeller"

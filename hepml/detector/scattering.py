@@ -1,0 +1,87 @@
+"""Multiple scattering and energy loss in thin material: the Highland formula, written once.
+
+The simulation draws scattering angles from these widths; the reconstruction's
+windows and fits use the same widths as their error model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from hepml.detector.constants import PION_MASS_GEV
+
+
+def beta_of(p_GeV: ArrayLike, mass_GeV: ArrayLike = PION_MASS_GEV) -> np.ndarray:
+    """Velocity beta = p / sqrt(p^2 + m^2) (c = 1)."""
+    p = np.asarray(p_GeV, dtype=np.float64)
+    m = np.asarray(mass_GeV, dtype=np.float64)
+    return p / np.sqrt(p * p + m * m)
+
+
+def highland_theta0(
+    p_GeV: ArrayLike,
+    x_over_x0: ArrayLike,
+    beta: ArrayLike | None = None,
+    q: ArrayLike = 1,
+) -> np.ndarray:
+    """Width (rad) of the projected multiple-scattering angle, Highland formula.
+
+    theta0 = 13.6 MeV / (beta c p) * |q| * sqrt(x/X0) * (1 + 0.038 ln(x q^2 / (X0 beta^2)))
+    (PDG 2024, Passage of particles through matter, eq. 34.15; Lynch & Dahl,
+    NIM B58 (1991) 6). ``x_over_x0`` is the path length through the material in
+    radiation lengths (> 0); ``beta`` defaults to a charged pion of momentum ``p_GeV``.
+    """
+    p = np.asarray(p_GeV, dtype=np.float64)
+    t = np.asarray(x_over_x0, dtype=np.float64)
+    b = beta_of(p) if beta is None else np.asarray(beta, dtype=np.float64)
+    qa = np.abs(np.asarray(q, dtype=np.float64))
+    return 0.0136 / (b * p) * qa * np.sqrt(t) * (1.0 + 0.038 * np.log(t * qa * qa / (b * b)))
+
+
+def path_x0(
+    x_over_x0_normal: ArrayLike, cos_incidence: ArrayLike, min_cos: float = 1e-3
+) -> np.ndarray:
+    """Material crossed (in X0) by a track at incidence cos(alpha) to the surface normal:
+    (x/X0 at normal incidence) / |cos(alpha)|, floored at ``min_cos`` for grazing tracks."""
+    c = np.maximum(np.abs(np.asarray(cos_incidence, dtype=np.float64)), min_cos)
+    return np.asarray(x_over_x0_normal, dtype=np.float64) / c
+
+
+def scatter_direction(
+    dx: np.ndarray,
+    dy: np.ndarray,
+    dz: np.ndarray,
+    theta0: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A multiple-scattering kink of the unit direction (dx, dy, dz).
+
+    Two independent Gaussian projected angles theta_1, theta_2 ~ N(0, theta0)
+    (PDG 2024 eq. 34.16) act along two unit vectors orthogonal to the direction,
+    e1 = (-dy, dx, 0) / sin(theta) (azimuthal) and e2 = d x e1 (polar):
+    d' = (d + tan(theta_1) e1 + tan(theta_2) e2) / sqrt(1 + tan^2 theta_1 + tan^2 theta_2).
+    Returns the new unit direction.
+    """
+    n = len(dx)
+    k = rng.standard_normal((2, n))
+    k *= theta0
+    t1 = np.tan(k[0])
+    t2 = np.tan(k[1])
+    st = np.sqrt(dx * dx + dy * dy)
+    st = np.maximum(st, 1e-12)
+    e1x, e1y = -dy / st, dx / st
+    # e2 = d x e1 = (dy*0 - dz*e1y, dz*e1x - dx*0, dx*e1y - dy*e1x)
+    e2x, e2y, e2z = -dz * e1y, dz * e1x, dx * e1y - dy * e1x
+    nx = dx + t1 * e1x + t2 * e2x
+    ny = dy + t1 * e1y + t2 * e2y
+    nz = dz + t2 * e2z
+    inv = 1.0 / np.sqrt(nx * nx + ny * ny + nz * nz)
+    return nx * inv, ny * inv, nz * inv
+
+
+def mean_energy_loss_GeV(x_over_x0: ArrayLike, mev_per_x0: float) -> np.ndarray:
+    """Mean ionisation loss (GeV) of a minimum-ionising particle crossing ``x_over_x0``
+    radiation lengths of a material losing ``mev_per_x0`` MeV per X0 (the Bethe
+    plateau; the slow rise and the Landau tail are neglected)."""
+    return np.asarray(x_over_x0, dtype=np.float64) * (mev_per_x0 * 1e-3)

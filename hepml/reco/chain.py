@@ -1,0 +1,183 @@
+"""The whole reconstruction of one event, every volume: space points -> seeds -> roads -> tracks.
+
+1. **Space points** (:mod:`hepml.reco.spacepoints`): each hit with its surface,
+   module and resolution; hits on surfaces the detector does not know are left out.
+2. **Seeding** (:mod:`hepml.reco.seeding`): triplets on the first surfaces of
+   the layer graph in the pixels (barrel and disks).
+3. **Roads** (:mod:`hepml.reco.roads`): the seeds' helices propagated through
+   the field and every surface, the hits around them, and the road follower.
+4. With a **second pass** (iterative tracking), the points no kept road's
+   follower picked are seeded again (softer, and triplets skipping a surface),
+   and their roads join the first pass's.
+5. **Labelling and building** (:mod:`hepml.reco.building`): the hit labeller
+   (HitBiGRU) scores every road element, or the road follower's picks stand,
+   and building turns them into one track id per hit.
+
+:func:`reconstruct_event` is what ``hepml reconstruct``, the hit labeller's
+evaluation and ``benchmarks/reconstruct.py`` run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from hepml.detector import Detector, load_detector
+from hepml.reco.building import BuildingConfig, Tracks, build_tracks
+from hepml.reco.roads import RoadConfig, Roads, build_roads
+from hepml.reco.seeding import SeedingConfig, find_seeds
+from hepml.reco.spacepoints import SpacePoints
+
+if TYPE_CHECKING:
+    import torch.nn as nn
+
+
+def seeding_config(cfg: dict[str, Any]) -> SeedingConfig:
+    """The hit labeller's first pass: ``ghost_filter.seeding`` with ``hit_labeller.seeding``'s overrides."""
+    merged = {**cfg["ghost_filter"]["seeding"], **cfg["hit_labeller"]["seeding"]}
+    return SeedingConfig.from_section_dict(merged, "hit_labeller.seeding")
+
+
+def second_pass_config(cfg: dict[str, Any]) -> SeedingConfig | None:
+    """The second pass: the first pass's seeding with ``hit_labeller.second_pass``'s
+    overrides; None when that section is empty."""
+    over = cfg["hit_labeller"]["second_pass"]
+    if not over:
+        return None
+    merged = {**cfg["ghost_filter"]["seeding"], **cfg["hit_labeller"]["seeding"], **over}
+    return SeedingConfig.from_section_dict(merged, "hit_labeller.second_pass")
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """Everything :func:`reconstruct_event` needs besides the hits and the model."""
+
+    detector: Detector
+    seeding: SeedingConfig
+    roads: RoadConfig
+    building: BuildingConfig
+    second_pass: SeedingConfig | None = None
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], detector: Detector | None = None) -> Reconstruction:
+        return cls(
+            detector=detector if detector is not None else load_detector(cfg),
+            seeding=seeding_config(cfg),
+            roads=RoadConfig.from_config(cfg),
+            building=BuildingConfig.from_config(cfg),
+            second_pass=second_pass_config(cfg),
+        )
+
+
+def event_roads(
+    sp: SpacePoints, reco: Reconstruction, particle_id: np.ndarray | None = None
+) -> tuple[Roads, int]:
+    """Seeds and roads of one event's space points (both passes); ``(roads, n_seeds)``.
+
+    ``particle_id`` (n,) labels the roads (truth); None for real data without it.
+    """
+    det = reco.detector
+    seeds = find_seeds(sp, det, reco.seeding)
+    roads = build_roads(sp, det, seeds, reco.roads, particle_id)
+    n_seeds = len(seeds)
+    if reco.second_pass is not None:
+        free = sp.surface >= 0
+        free[roads.hit[roads.picked]] = False
+        more_seeds = find_seeds(sp, det, reco.second_pass, allowed=free)
+        more = build_roads(sp, det, more_seeds, reco.roads, particle_id)
+        roads = Roads.concat([roads, more])
+        n_seeds += len(more_seeds)
+    return roads, n_seeds
+
+
+def label_roads(
+    model: nn.Module,
+    road_ptr: np.ndarray,
+    features: np.ndarray,
+    batch_size: int = 1024,
+    threads: int = 1,
+) -> np.ndarray:
+    """The labeller's logit for every road element, flat (M,) float32.
+
+    Roads are sorted by length and run in batches (eval mode, no grad), so that
+    padding stays small; the model packs each batch. ``threads`` torch CPU
+    threads during the call (0 keeps torch's setting).
+    """
+    import torch
+
+    road_ptr = np.asarray(road_ptr, dtype=np.int64)
+    lengths = np.diff(road_ptr)
+    out = np.zeros(len(features), dtype=np.float32)
+    if len(lengths) == 0:
+        return out
+    order = np.argsort(-lengths, kind="stable")
+    device = next(model.parameters()).device
+    model.eval()
+    before = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                ln = lengths[idx]
+                width = int(ln.max())
+                pos = np.arange(width)[None, :]
+                src = road_ptr[idx][:, None] + pos
+                valid = pos < ln[:, None]
+                x = np.zeros((len(idx), width, features.shape[1]), dtype=np.float32)
+                x[valid] = features[src[valid]]
+                logits = model(x=torch.from_numpy(x).to(device), lengths=torch.from_numpy(ln))
+                out[src[valid]] = logits.float().cpu().numpy()[valid]
+    finally:
+        torch.set_num_threads(before)
+    return out
+
+
+def follower_tracks(roads: Roads, n_points: int, cfg: BuildingConfig) -> Tracks:
+    """The road follower's tracks: its picks, built like the labeller's (score 1 / (1 + chi2))."""
+    score = 1.0 / (1.0 - np.minimum(roads.follower_score, 0.0))
+    return build_tracks(roads.road_ptr, roads.hit, roads.slot, score, roads.picked, n_points, cfg)
+
+
+def labeller_tracks(roads: Roads, logits: np.ndarray, n_points: int, cfg: BuildingConfig) -> Tracks:
+    """The labeller's tracks: road elements with probability above ``cfg.threshold``."""
+    prob = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    return build_tracks(
+        roads.road_ptr, roads.hit, roads.slot, prob, prob > cfg.threshold, n_points, cfg
+    )
+
+
+def reconstruct_event(
+    hits: pd.DataFrame,
+    reco: Reconstruction,
+    model: nn.Module | None,
+    timing: dict[str, float] | None = None,
+) -> np.ndarray:
+    """``track_id`` (n,) int64 of every row of ``hits`` (one event); 0 = in no track.
+
+    ``model`` None runs the road follower instead of the labeller. ``timing``
+    (optional) receives the seconds spent in ``roads`` (space points and seeding
+    included), ``network`` and ``building``.
+    """
+    t0 = time.perf_counter()
+    sp = SpacePoints.from_hits(reco.detector, hits)
+    roads, _ = event_roads(sp, reco)
+    t1 = time.perf_counter()
+    if model is None:
+        tracks = follower_tracks(roads, len(sp), reco.building)
+        t2 = t1
+    else:
+        logits = label_roads(model, roads.road_ptr, roads.features)
+        t2 = time.perf_counter()
+        tracks = labeller_tracks(roads, logits, len(sp), reco.building)
+    t3 = time.perf_counter()
+    if timing is not None:
+        timing["roads"] = timing.get("roads", 0.0) + t1 - t0
+        timing["network"] = timing.get("network", 0.0) + t2 - t1
+        timing["building"] = timing.get("building", 0.0) + t3 - t2
+    return tracks.track_id.astype(np.int64)
