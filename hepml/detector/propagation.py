@@ -357,6 +357,7 @@ def propagate(
     max_steps: int = 400,
     stop_inwards: bool = True,
     surfaces_only: bool = False,
+    max_surfaces: int | None = None,
 ) -> Crossings:
     """The ordered module crossings of every track (see the module docstring).
 
@@ -381,6 +382,7 @@ def propagate(
     st[_IDX] = np.arange(n)
     r_world, z_world = detector.world
     out: list[Crossings] = []
+    n_reached = np.zeros(n, dtype=np.int64)
     n_cyl, n_pln = len(lay.cyl_r), len(lay.plane_z)
     if stop_inwards:
         st = st[:, ~_inwards(st)]
@@ -468,6 +470,8 @@ def propagate(
             hit_surf.append(lay.plane_surface[ipc[at_p[sel]]])
         rows = np.concatenate(hit_rows) if hit_rows else np.zeros(0, np.intp)
         keep = np.ones(st.shape[1], dtype=bool)
+        if max_surfaces is not None and len(rows):
+            n_reached[st[_IDX, rows].astype(np.int64)] += 1
         if len(rows) and surfaces_only:
             out.append(_surface_points(st, rows, np.concatenate(hit_surf), detector))
         elif len(rows):
@@ -483,6 +487,8 @@ def propagate(
         keep &= (x * x + y * y <= r_world * r_world) & (np.abs(st[_Z]) <= z_world)
         if stop_inwards:
             keep &= ~_inwards(st)
+        if max_surfaces is not None:
+            keep &= n_reached[st[_IDX].astype(np.int64)] < max_surfaces
         if not keep.all():
             st = st[:, keep]
     cr = Crossings.concatenate(out)

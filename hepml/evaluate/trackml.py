@@ -303,6 +303,31 @@ class TrackingResult:
         }
 
 
+#: |eta| bins of the per-bin efficiencies (width 0.5 up to 3, as the issue asks, then the far forward)
+ETA_BINS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
+
+
+def efficiency_by_abs_eta(
+    result: TrackingResult, bins: tuple[float, ...] = ETA_BINS
+) -> dict[str, dict[str, float | int | None]]:
+    """Efficiency of the reconstructable particles in bins of |eta|: ``{"0.0-0.5": {efficiency,
+    n_found, n_reconstructable}, ...}`` (efficiency None in an empty bin)."""
+    p = result.particles[result.particles["reconstructable"]]
+    a = np.abs(p["eta"].to_numpy(np.float64))
+    found = p["found"].to_numpy(bool)
+    out: dict[str, dict[str, float | int | None]] = {}
+    for lo, hi in zip(bins[:-1], bins[1:], strict=True):
+        sel = (a >= lo) & (a < hi)
+        n = int(sel.sum())
+        k = int(found[sel].sum())
+        out[f"{lo:.1f}-{hi:.1f}"] = {
+            "efficiency": k / n if n else None,
+            "n_found": k,
+            "n_reconstructable": n,
+        }
+    return out
+
+
 def _ratio(k: int, n: int) -> float:
     return k / n if n > 0 else float("nan")
 

@@ -34,10 +34,15 @@ Feature columns (``FEATURES``, float32, all O(1)):
 
 Tensors for the network (:func:`pad_roads`): ``x`` (N, L, F) zero-padded,
 ``lengths`` (N,) int64, ``target`` (N, L) float 0/1, ``mask`` (N, L) bool.
+
+A shard's dataset file (``.npz``, :func:`save_dataset` / :func:`load_datasets`)
+holds the arrays :data:`DATASET_KEYS` (M road elements, R roads, E events) and
+``feature_names``; a file built with other features is refused.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -46,6 +51,21 @@ if TYPE_CHECKING:
     from hepml.detector import Detector
     from hepml.reco.fit import HelixFit
     from hepml.reco.spacepoints import SpacePoints
+
+#: arrays of a road dataset file (``M`` road elements, ``R`` roads, ``E`` events)
+DATASET_KEYS = (
+    "features",  # (M, F) float32, FEATURES
+    "label",  # (M,) int8, 1 = the seed's majority particle
+    "hit_id",  # (M,) int64, the element's hit in its event
+    "slot",  # (M,) int64, the building's one-hit key: module row, or n_modules + surface
+    "picked",  # (M,) bool, taken by the road follower
+    "follower_score",  # (M,) float32, -chi2 to the follower's running prediction
+    "road_ptr",  # (R+1,) int64, road i = elements road_ptr[i]:road_ptr[i+1]
+    "road_event",  # (R,) int64, event_id of each road
+    "seed_particle",  # (R,) int64, the seed's majority particle (0: none)
+    "event_ids",  # (E,) int64, every event of the shard (also those without roads)
+    "event_n_seeds",  # (E,) int64, seeds found per event
+)
 
 FEATURES: tuple[str, ...] = (
     "u_seed",
@@ -154,3 +174,55 @@ def unpad(road_ptr: np.ndarray, padded: np.ndarray) -> np.ndarray:
     road = np.repeat(np.arange(len(lengths)), lengths)
     pos = np.arange(len(road)) - np.repeat(road_ptr[:-1], lengths)
     return padded[road, pos]
+
+
+def save_dataset(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write a road dataset (:data:`DATASET_KEYS` and the feature names) atomically."""
+    from hepml.io import atomic_output
+
+    missing = [k for k in DATASET_KEYS if k not in arrays]
+    if missing:
+        raise ValueError(f"road dataset lacks '{missing[0]}'")
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, feature_names=np.asarray(FEATURES), **arrays)  # type: ignore[arg-type]
+
+
+def load_datasets(paths: list[Path]) -> dict[str, np.ndarray]:
+    """Concatenate road datasets (road pointers shifted); one-line errors for bad files."""
+    from hepml.errors import HepmlError
+
+    parts = []
+    for p in paths:
+        p = Path(p)
+        if not p.is_file():
+            raise HepmlError(f"dataset file '{p}' does not exist")
+        try:
+            with np.load(p, allow_pickle=False) as d:
+                missing = [k for k in DATASET_KEYS if k not in d.files]
+                if missing:
+                    raise HepmlError(f"'{p}' is not a hit_labeller dataset (lacks '{missing[0]}')")
+                names = (
+                    tuple(str(s) for s in d["feature_names"]) if "feature_names" in d.files else ()
+                )
+                if names != FEATURES:
+                    raise HepmlError(
+                        f"'{p}' was built with other features than hepml.features.roads.FEATURES; rebuild it"
+                    )
+                parts.append({k: d[k] for k in DATASET_KEYS})
+        except HepmlError:
+            raise
+        except Exception as exc:
+            raise HepmlError(f"'{p}' is not a readable .npz file ({type(exc).__name__})") from None
+    if not parts:
+        raise HepmlError("no hit_labeller dataset given")
+    out = {}
+    for k in DATASET_KEYS:
+        if k == "road_ptr":
+            ptrs, off = [np.zeros(1, np.int64)], 0
+            for d in parts:
+                ptrs.append(d["road_ptr"][1:] + off)
+                off += int(d["road_ptr"][-1])
+            out[k] = np.concatenate(ptrs)
+        else:
+            out[k] = np.concatenate([d[k] for d in parts])
+    return out

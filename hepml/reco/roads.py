@@ -46,7 +46,13 @@ import numpy as np
 from hepml.config import from_section
 from hepml.detector import Detector
 from hepml.detector.field import Field
-from hepml.detector.propagation import TrackStates, cylinder_path, helix_move_z, propagate
+from hepml.detector.propagation import (
+    Crossings,
+    TrackStates,
+    cylinder_path,
+    helix_move_z,
+    propagate,
+)
 from hepml.detector.scattering import highland_theta0
 from hepml.features.roads import N_FEATURES, road_features
 from hepml.reco.fit import (
@@ -72,17 +78,17 @@ class RoadConfig:
     max_hits_per_surface: int
     min_picked: int
     min_won_fraction: float
+    confirm_hits: int
+    confirm_surfaces: int
+    max_step_mm: float
     chi2_max: float
     max_missed: int
     refit_hits: int
-    max_step_mm: float
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> RoadConfig:
         r, f = cfg["hit_labeller"]["roads"], cfg["hit_labeller"]["follower"]
-        return from_section(
-            cls, {**r, **f}, max_step_mm=float(cfg["tracker"]["field"]["max_step_mm"])
-        )
+        return from_section(cls, {**r, **f})
 
 
 @dataclass
@@ -264,16 +270,26 @@ def _candidate_residuals(
 
 
 # --------------------------------------------------------------------------- roads
-def build_roads(
-    sp: SpacePoints,
-    det: Detector,
-    seeds: Seeds,
-    cfg: RoadConfig,
-    particle_id: np.ndarray | None = None,
-) -> Roads:
-    """The roads of ``seeds`` in one event's space points (see the module docstring)."""
-    if len(seeds) == 0:
-        return Roads.empty(particle_id is not None)
+@dataclass
+class _Predictions:
+    """The seeds' helices on the surfaces they cross: surface points ``pts`` (``track`` =
+    seed index), the errors of the prediction across (``sig_t``) and along (``sig_l``) the
+    surface, the seeds' fits and the path (from the PCA) of their first, middle and last hit."""
+
+    pts: Crossings
+    sig_t: np.ndarray
+    sig_l: np.ndarray
+    fit: HelixFit
+    s_fit: np.ndarray  # (S, 3)
+    path_to: Any
+
+
+def _predict(
+    sp: SpacePoints, det: Detector, seeds: Seeds, cfg: RoadConfig, max_surfaces: int | None = None
+) -> _Predictions:
+    """Propagate every seed's fitted helix from its point of closest approach to the beam line
+    (so that the seed's own surfaces are crossed too: overlap partners of its hits, and the
+    surfaces before a late seed) and the error of the prediction on each surface crossed."""
     info = _surface_info(det)
     seed_hits = seeds.hits
     mask = seed_hits >= 0
@@ -282,13 +298,14 @@ def build_roads(
     fit = _seed_fit(sp, seed_hits, det)
     last = np.take_along_axis(h, (n_seed - 1)[:, None], axis=1)[:, 0]
     ok = np.isfinite(fit.rho_per_mm) & np.isfinite(fit.cot_theta) & np.isfinite(fit.d0_mm)
-    # from the point of closest approach to the beam line: the seed's own surfaces are
-    # crossed too (overlap partners of its hits), and those before a late seed
     states = _state_at_pca(fit)
     states = TrackStates(*(getattr(states, f.name)[ok] for f in fields(states)))
     road_ids = np.flatnonzero(ok)
-    pts = propagate(states, det, max_step_mm=cfg.max_step_mm, surfaces_only=True)
-    road = road_ids[pts.track]
+    pts = propagate(
+        states, det, max_step_mm=cfg.max_step_mm, surfaces_only=True, max_surfaces=max_surfaces
+    )
+    pts = Crossings(**{**pts.__dict__, "track": road_ids[pts.track]})
+    road = pts.track
     cot = np.nan_to_num(fit.cot_theta)
     inv_sin = np.sqrt(1.0 + cot * cot)
     first = seed_hits[:, 0]
@@ -318,7 +335,7 @@ def build_roads(
         th_last * np.maximum(s_pt - s_fit[road, 2], 0.0)
     ) ** 2
     t2 = np.where(s_pt > s_fit[road, 2] + 1.0, th_pt**2, 0.0)
-    start = np.r_[True, pts.track[1:] != pts.track[:-1]]
+    start = np.r_[True, road[1:] != road[:-1]]
     grp = np.cumsum(start) - 1
     c0 = _excl_cumsum(t2, grp)
     c1 = _excl_cumsum(t2 * s_pt, grp)
@@ -326,12 +343,9 @@ def build_roads(
     ms2 = ms2 + np.maximum(c0 * s_pt * s_pt - 2.0 * c1 * s_pt + c2, 0.0)
     disk = info.disk[pts.surface]
     r_pt = np.maximum(np.hypot(pts.x, pts.y), 1e-3)
-    cos_a = np.clip(
-        np.abs(pts.x * pts.dx + pts.y * pts.dy) / r_pt / np.maximum(np.hypot(pts.dx, pts.dy), 1e-9),
-        0.2,
-        1.0,
-    )
     sin_t = np.maximum(np.hypot(pts.dx, pts.dy), 1e-3)
+    # a barrel layer crossed at angle alpha to the radial direction stretches r*phi by 1/cos(alpha)
+    cos_a = np.clip(np.abs(pts.x * pts.dx + pts.y * pts.dy) / r_pt / sin_t, 0.2, 1.0)
     cos_t = np.maximum(np.abs(pts.dz), 0.05)
     sig_t = np.sqrt(var_t + ms2) / np.where(disk, 1.0, cos_a)
     sig_l = np.where(
@@ -339,12 +353,33 @@ def build_roads(
         np.sqrt(var_l / np.maximum((pts.dz / sin_t) ** 2, 1e-6) + ms2 / cos_t**2),
         np.sqrt(var_l + ms2 / sin_t**2),
     )
-    # gather: one index query per surface
-    w_t = cfg.n_sigma * np.sqrt(sig_t**2 + 0.05**2)
-    w_l = cfg.n_sigma * np.sqrt(sig_l**2 + 1.0)
-    qs, cs = [], []
+    return _Predictions(pts, sig_t, sig_l, fit, s_fit, path_to)
+
+
+@dataclass
+class _Candidates:
+    """Points inside the windows: ``q`` (row of the surface point), ``c`` (space point), the
+    residuals across/along in units of their sigma and the chi2, nearest first per point."""
+
+    q: np.ndarray
+    c: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    chi2: np.ndarray
+    rank: np.ndarray
+
+
+def _gather(sp: SpacePoints, pr: _Predictions, seed_hits: np.ndarray, cfg: RoadConfig) -> _Candidates:
+    """The points within ``n_sigma`` of each surface point's prediction at their own radius
+    (barrel) or z (disk), the seed's own points excluded, at most ``max_hits_per_surface``."""
+    pts = pr.pts
+    r_pt = np.maximum(np.hypot(pts.x, pts.y), 1e-3)
+    is_disk = _disk_of(sp, pts.surface)
+    w_t = cfg.n_sigma * np.sqrt(pr.sig_t**2 + 0.05**2)
+    w_l = cfg.n_sigma * np.sqrt(pr.sig_l**2 + 1.0)
     phi_pt = np.arctan2(pts.y, pts.x)
-    w_pt = np.where(disk, r_pt, pts.z)
+    w_pt = np.where(is_disk, r_pt, pts.z)
+    qs, cs = [], []
     for sfc in np.unique(pts.surface).tolist():
         sel = np.flatnonzero(pts.surface == sfc)
         q, c = sp.index(int(sfc), 20.0).query(
@@ -357,48 +392,98 @@ def build_roads(
         cs.append(c)
     q = np.concatenate(qs) if qs else np.zeros(0, np.int64)
     c = np.concatenate(cs) if cs else np.zeros(0, np.int64)
-    # not the seed's own hits
-    own = (seed_hits[road[q]] == c[:, None]).any(axis=1)
+    own = (seed_hits[pts.track[q]] == c[:, None]).any(axis=1)
     q, c = q[~own], c[~own]
     a_t, a_l = _candidate_residuals(
         sp, c, pts.x[q], pts.y[q], pts.z[q], pts.dx[q], pts.dy[q], pts.dz[q]
     )
-    st = np.sqrt(sig_t[q] ** 2 + sp.sigma_t[c] ** 2)
-    sl = np.sqrt(sig_l[q] ** 2 + sp.sigma_l[c] ** 2)
-    chi2_seed = (a_t / st) ** 2 + (a_l / sl) ** 2
-    keep = chi2_seed <= cfg.n_sigma**2
-    q, c, chi2_seed, a_t, a_l, st, sl = (v[keep] for v in (q, c, chi2_seed, a_t, a_l, st, sl))
-    # at most max_hits_per_surface per (road, surface point), nearest first
-    o = np.lexsort((chi2_seed, q))
-    q, c, chi2_seed, a_t, a_l, st, sl = (v[o] for v in (q, c, chi2_seed, a_t, a_l, st, sl))
+    st = np.sqrt(pr.sig_t[q] ** 2 + sp.sigma_t[c] ** 2)
+    sl = np.sqrt(pr.sig_l[q] ** 2 + sp.sigma_l[c] ** 2)
+    u, v = a_t / st, a_l / sl
+    chi2 = u * u + v * v
+    keep = chi2 <= cfg.n_sigma**2
+    q, c, u, v, chi2 = (a[keep] for a in (q, c, u, v, chi2))
+    o = np.lexsort((chi2, q))
+    q, c, u, v, chi2 = (a[o] for a in (q, c, u, v, chi2))
     rank = _rank_in_group(q)
     keep = rank < cfg.max_hits_per_surface
-    q, c, chi2_seed, a_t, a_l, st, sl, rank = (
-        v[keep] for v in (q, c, chi2_seed, a_t, a_l, st, sl, rank)
-    )
+    return _Candidates(q[keep], c[keep], u[keep], v[keep], chi2[keep], rank[keep])
+
+
+def _disk_of(sp: SpacePoints, surface: np.ndarray) -> np.ndarray:
+    """Whether surfaces are disks, from the space points' own flags (every surface seen has points)."""
+    lut = np.zeros(int(max(surface.max(initial=-1), sp.surface.max(initial=-1))) + 1, dtype=bool)
+    on = sp.surface >= 0
+    lut[sp.surface[on]] = sp.disk[on]
+    return lut[surface]
+
+
+def confirm_seeds(sp: SpacePoints, det: Detector, seeds: Seeds, cfg: RoadConfig) -> np.ndarray:
+    """Which seeds have a point within the road window on at least ``confirm_hits`` of the
+    first ``confirm_surfaces`` surfaces after their last hit (a cheap first look along the
+    road, so that fake seeds cost no full road)."""
+    if cfg.confirm_hits == 0 or len(seeds) == 0:
+        return np.ones(len(seeds), dtype=bool)
+    n_seed = (seeds.hits >= 0).sum(axis=1)
+    pr = _predict(sp, det, seeds, cfg, max_surfaces=int(n_seed.max()) + cfg.confirm_surfaces + 2)
+    pts = pr.pts
+    beyond = pts.s > pr.s_fit[pts.track, 2] + 1.0
+    # the first confirm_surfaces points beyond the seed
+    rank = np.zeros(len(pts), dtype=np.int64)
+    b = np.flatnonzero(beyond)
+    rank[b] = _rank_in_group(pts.track[b])
+    look = beyond & (rank < cfg.confirm_surfaces)
+    pr.pts = pts.take(np.flatnonzero(look))
+    pr.sig_t, pr.sig_l = pr.sig_t[look], pr.sig_l[look]
+    cand = _gather(sp, pr, seeds.hits, cfg)
+    first = np.r_[True, cand.q[1:] != cand.q[:-1]] if len(cand.q) else np.zeros(0, bool)
+    n_found = np.bincount(pr.pts.track[cand.q[first]], minlength=len(seeds))
+    return n_found >= cfg.confirm_hits
+
+
+def build_roads(
+    sp: SpacePoints,
+    det: Detector,
+    seeds: Seeds,
+    cfg: RoadConfig,
+    particle_id: np.ndarray | None = None,
+    select: bool = True,
+) -> Roads:
+    """The roads of ``seeds`` in one event's space points (see the module docstring).
+
+    Seeds failing :func:`confirm_seeds` get no road. ``select`` False keeps every
+    road (no ``min_picked`` cut, no ambiguity resolution).
+    """
+    seeds = seeds.take(np.flatnonzero(confirm_seeds(sp, det, seeds, cfg)))
+    if len(seeds) == 0:
+        return Roads.empty(particle_id is not None)
+    pr = _predict(sp, det, seeds, cfg)
+    cand = _gather(sp, pr, seeds.hits, cfg)
+    pts, q, c = pr.pts, cand.q, cand.c
+    seed_hits = seeds.hits
+    mask = seed_hits >= 0
+    n_seed = mask.sum(axis=1)
+    h = np.where(mask, seed_hits, 0)
     n_cand = np.bincount(q, minlength=len(pts))
-    # assemble roads: seed hits, then candidates in path order
-    elem_road = np.concatenate([np.repeat(np.arange(len(seeds)), n_seed), road[q]])
+    # assemble roads: seed hits and candidates by path length from the PCA
+    elem_road = np.concatenate([np.repeat(np.arange(len(seeds)), n_seed), pts.track[q]])
     elem_hit = np.concatenate([seed_hits[mask], c])
-    seed_s = np.stack([path_to(h[:, j]) for j in range(h.shape[1])], axis=1)[mask]
-    elem_s = np.concatenate([seed_s, s_pt[q]])
-    is_seed = np.concatenate([np.ones(mask.sum(), bool), np.zeros(len(c), bool)])
-    elem_pt = np.concatenate([np.full(mask.sum(), -1), q])
-    order = np.lexsort((np.concatenate([np.zeros(mask.sum()), chi2_seed]), elem_s, elem_road))
-    # (seed hits and candidates by path length from the PCA)
-    elem_road, elem_hit, elem_s, is_seed, elem_pt = (
-        v[order] for v in (elem_road, elem_hit, elem_s, is_seed, elem_pt)
-    )
+    seed_s = np.stack([pr.path_to(h[:, j]) for j in range(h.shape[1])], axis=1)[mask]
+    elem_s = np.concatenate([seed_s, pts.s[q]])
+    n_m = int(mask.sum())
+    is_seed = np.concatenate([np.ones(n_m, bool), np.zeros(len(c), bool)])
+    order = np.lexsort((np.concatenate([np.zeros(n_m), cand.chi2]), elem_s, elem_road))
+    elem_road, elem_hit, elem_s, is_seed = (v[order] for v in (elem_road, elem_hit, elem_s, is_seed))
+    zeros = np.zeros(n_m)
     extra = {
-        "u_seed": np.concatenate([np.zeros(mask.sum()), a_t / st])[order],
-        "v_seed": np.concatenate([np.zeros(mask.sum()), a_l / sl])[order],
-        "rank": np.concatenate([np.zeros(mask.sum()), rank])[order],
-        "n_window": np.concatenate([np.zeros(mask.sum()), n_cand[q]])[order],
+        "u_seed": np.concatenate([zeros, cand.u])[order],
+        "v_seed": np.concatenate([zeros, cand.v])[order],
+        "rank": np.concatenate([zeros, cand.rank])[order],
+        "n_window": np.concatenate([zeros, n_cand[q]])[order],
     }
     ptr = np.concatenate([[0], np.cumsum(np.bincount(elem_road, minlength=len(seeds)))]).astype(
         np.int64
     )
-    # the follower
     picked, fscore, final_t, final_l, n_picked = follow(
         sp, det, ptr, elem_hit, is_seed, elem_s, cfg
     )
@@ -417,7 +502,7 @@ def build_roads(
         final_t=final_t,
         final_l=final_l,
         n_picked=n_picked,
-        seed_fit=fit,
+        seed_fit=pr.fit,
         **extra,
     )
     roads = Roads(
@@ -439,7 +524,7 @@ def build_roads(
         roads.seed_particle = maj
         lab = (pid[elem_hit] == np.repeat(maj, roads.lengths)) & (np.repeat(maj, roads.lengths) > 0)
         roads.label = lab.astype(np.int8)
-    return select_roads(roads, cfg)
+    return select_roads(roads, cfg) if select else roads
 
 
 def _excl_cumsum(v: np.ndarray, grp: np.ndarray) -> np.ndarray:

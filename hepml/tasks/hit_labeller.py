@@ -1,84 +1,53 @@
 """The hit-labeller task: roads around seeds -> HitBiGRU hit labels -> tracks of whole events.
 
 * :func:`build`: a simulated tracker shard (ROOT) -> the roads of every event
-  (:func:`hepml.reco.roads.build_roads` on the seeds of
-  :func:`hepml.reco.seeding.find_seeds`), with per-hit features and labels in
-  the contract of :mod:`hepml.features.roads` (``.npz``, arrays in
-  :data:`DATASET_KEYS`).
+  (:func:`hepml.reco.chain.event_roads`: seeding on the pixel surfaces, roads
+  through every volume, the road follower), with per-hit features and labels in
+  the contract of :mod:`hepml.features.roads` (``.npz``).
 * :func:`train`: the training shards -> ``model.pt`` (HitBiGRU through
   :func:`hepml.train.fit`, per-element BCE with a padding mask).
 * :func:`evaluate`: the test shards' roads (``.npz``) and simulated events
   (``.root``, for the truth) -> ``metrics.json`` (ROC ``hit`` with methods
   ``bigru`` and ``road_follower`` (score: -chi2 to the follower's prediction);
   block ``tracking`` with the TrackML score, efficiency, fake and duplicate rate
-  of both methods after the same track building; per-event scores), ``roc.png``,
-  and efficiency / fake-rate / duplicate-rate plots against pT and eta and the
-  TrackML score per event.
+  of both methods after the same track building; efficiency per |eta| bin;
+  per-event scores), ``roc.png``, and efficiency / fake-rate / duplicate-rate
+  plots against pT and eta and the TrackML score per event.
 
-:func:`reconstruct_event` is the whole chain on one event's hits (seeding, roads,
-labeller, track building); ``hepml reconstruct`` and ``benchmarks/reconstruct.py``
-call it.
+The reconstruction chain itself lives in :mod:`hepml.reco.chain`; this module is
+glue.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn as nn
 
-from hepml.detector.layers import TrackerGeometry
 from hepml.errors import HepmlError
-from hepml.features.roads import FEATURES, N_FEATURES, pad_roads
+from hepml.features.roads import N_FEATURES, load_datasets, pad_roads, save_dataset
 from hepml.io import atomic_output, read_tracker_events
-from hepml.reco.building import BuildingConfig, Tracks, build_tracks
-from hepml.reco.roads import RoadConfig, Roads, build_roads
-from hepml.reco.seeding import EventHits, SeedingConfig, find_seeds
+from hepml.reco.chain import (
+    Reconstruction,
+    event_roads,
+    follower_tracks,
+    label_roads,
+    labeller_tracks,
+)
+from hepml.reco.roads import Roads
+from hepml.reco.spacepoints import SpacePoints
 
 MODEL_NAME = "hit_bigru"
 TASK = "hit_labeller"
-#: arrays of a road dataset file (``M`` road elements, ``R`` roads, ``E`` events)
-DATASET_KEYS = (
-    "features",  # (M, F) float32, hepml.features.roads.FEATURES
-    "label",  # (M,) int8, 1 = the seed's majority particle
-    "hit_id",  # (M,) int64, the element's hit in its event
-    "layer",  # (M,) int16, global layer
-    "picked",  # (M,) bool, taken by the road follower
-    "follower_score",  # (M,) float32, -chi2 to the follower's running prediction
-    "road_ptr",  # (R+1,) int64, road i = elements road_ptr[i]:road_ptr[i+1]
-    "road_event",  # (R,) int64, event_id of each road
-    "seed_particle",  # (R,) int64, the seed's majority particle (0: none)
-    "event_ids",  # (E,) int64, every event of the shard (also those without roads)
-    "event_n_seeds",  # (E,) int64, seeds found per event
-)
 
 
 def _note(msg: str) -> None:
     print(f"{TASK}: {msg}", file=sys.stderr)
-
-
-# --------------------------------------------------------------------------- configuration
-def seeding_config(cfg: dict[str, Any]) -> SeedingConfig:
-    """The ghost filter's seeding (``ghost_filter.seeding``) with the overrides of ``hit_labeller.seeding``."""
-    over = cfg[TASK]["seeding"]
-    name = f"{TASK}.seeding" if "layer_triplets" in over else "ghost_filter.seeding"
-    return SeedingConfig.from_config(cfg, {**cfg["ghost_filter"]["seeding"], **over}, name)
-
-
-def second_pass_config(cfg: dict[str, Any]) -> SeedingConfig | None:
-    """The second pass's seeding: this task's seeding with ``hit_labeller.second_pass``'s
-    overrides; None when it names no layer triplets."""
-    over = cfg[TASK]["second_pass"]
-    if not over.get("layer_triplets"):
-        return None
-    merged = {**cfg["ghost_filter"]["seeding"], **cfg[TASK]["seeding"], **over}
-    return SeedingConfig.from_config(cfg, merged, f"{TASK}.second_pass")
 
 
 def model_hparams(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -92,184 +61,6 @@ def model_hparams(cfg: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class Reconstruction:
-    """Everything :func:`reconstruct_event` needs besides the hits and the model."""
-
-    geometry: TrackerGeometry
-    seeding: SeedingConfig
-    roads: RoadConfig
-    building: BuildingConfig
-    second_pass: SeedingConfig | None = None
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> Reconstruction:
-        return cls(
-            geometry=TrackerGeometry.from_config(cfg),
-            seeding=seeding_config(cfg),
-            roads=RoadConfig.from_config(cfg),
-            building=BuildingConfig.from_config(cfg),
-            second_pass=second_pass_config(cfg),
-        )
-
-
-# --------------------------------------------------------------------------- the chain on one event
-def event_roads(
-    hits: pd.DataFrame, reco: Reconstruction, truth: bool
-) -> tuple[Roads, np.ndarray, int]:
-    """Seeds and roads of ONE event's hits (barrel hits only).
-
-    With a ``second_pass`` seeding (iterative tracking) the hits no kept road's
-    follower picked are seeded again, and their roads follow the first pass's.
-    Returns ``(roads, rows, n_seeds)``: ``roads.hit`` indexes ``rows``, the rows
-    of ``hits`` on barrel layers.
-    """
-    g = reco.geometry
-    lay = g.global_layer(hits["volume_id"].to_numpy(), hits["layer_id"].to_numpy())
-    rows = np.flatnonzero(lay >= 0)
-    lay = lay[rows].astype(np.int64)
-    x, y, z = (hits[c].to_numpy(np.float64)[rows] for c in ("x", "y", "z"))
-    pid = hits["particle_id"].to_numpy(np.int64)[rows] if truth else None
-    shared = EventHits(x, y, z, lay)  # layer indexes built once for every pass
-    seeds = find_seeds(x, y, z, lay, reco.seeding, g, hits=shared)
-    roads = build_roads(x, y, z, lay, seeds, g, reco.roads, pid, hits=shared)
-    n_seeds = len(seeds)
-    if reco.second_pass:
-        free = np.ones(len(rows), dtype=bool)
-        free[roads.hit[roads.picked]] = False
-        seeds = find_seeds(x, y, z, lay, reco.second_pass, g, allowed=free, hits=shared)
-        more = build_roads(x, y, z, lay, seeds, g, reco.roads, pid, hits=shared)
-        roads = Roads.concat([roads, more])
-        n_seeds += len(seeds)
-    return roads, rows, n_seeds
-
-
-def label_roads(
-    model: nn.Module,
-    road_ptr: np.ndarray,
-    features: np.ndarray,
-    batch_size: int = 1024,
-    threads: int = 1,
-) -> np.ndarray:
-    """The labeller's logit for every road element, flat (M,) float32.
-
-    Roads are sorted by length and run in batches (eval mode, no grad), so that
-    padding stays small; the model packs each batch. ``threads`` torch CPU
-    threads during the call (the GRU's small per-step products gain nothing from
-    more on a busy machine; 0 keeps torch's setting).
-    """
-    road_ptr = np.asarray(road_ptr, dtype=np.int64)
-    lengths = np.diff(road_ptr)
-    out = np.zeros(len(features), dtype=np.float32)
-    if len(lengths) == 0:
-        return out
-    order = np.argsort(-lengths, kind="stable")
-    device = next(model.parameters()).device
-    model.eval()
-    before = torch.get_num_threads()
-    if threads > 0:
-        torch.set_num_threads(threads)
-    try:
-        _label_batches(model, road_ptr, lengths, order, features, batch_size, device, out)
-    finally:
-        torch.set_num_threads(before)
-    return out
-
-
-def _label_batches(
-    model: nn.Module,
-    road_ptr: np.ndarray,
-    lengths: np.ndarray,
-    order: np.ndarray,
-    features: np.ndarray,
-    batch_size: int,
-    device: torch.device,
-    out: np.ndarray,
-) -> None:
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            ln = lengths[idx]
-            width = int(ln.max())
-            # gather the batch's elements into (B, width, F)
-            pos = np.arange(width)[None, :]
-            src = road_ptr[idx][:, None] + pos
-            valid = pos < ln[:, None]
-            x = np.zeros((len(idx), width, features.shape[1]), dtype=np.float32)
-            x[valid] = features[src[valid]]
-            logits = model(x=torch.from_numpy(x).to(device), lengths=torch.from_numpy(ln))
-            out[src[valid]] = logits.float().cpu().numpy()[valid]
-
-
-def follower_tracks(
-    road_ptr: np.ndarray,
-    hit: np.ndarray,
-    layer: np.ndarray,
-    picked: np.ndarray,
-    follower_score: np.ndarray,
-    n_hits: int,
-    cfg: BuildingConfig,
-) -> Tracks:
-    """The road follower's tracks: its picks, built like the labeller's (score 1 / (1 + chi2))."""
-    score = 1.0 / (1.0 - np.minimum(follower_score, 0.0))
-    return build_tracks(road_ptr, hit, layer, score, picked, n_hits, cfg)
-
-
-def labeller_tracks(
-    road_ptr: np.ndarray,
-    hit: np.ndarray,
-    layer: np.ndarray,
-    logits: np.ndarray,
-    n_hits: int,
-    cfg: BuildingConfig,
-) -> Tracks:
-    """The labeller's tracks: road hits with probability above ``cfg.threshold``."""
-    prob = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-    return build_tracks(road_ptr, hit, layer, prob, prob > cfg.threshold, n_hits, cfg)
-
-
-def reconstruct_event(
-    hits: pd.DataFrame,
-    reco: Reconstruction,
-    model: nn.Module | None,
-    timing: dict[str, float] | None = None,
-) -> np.ndarray:
-    """``track_id`` (n,) int64 of every row of ``hits`` (one event); 0 = in no track.
-
-    ``model`` None runs the road follower instead of the labeller. Hits outside
-    the barrel layers get 0. ``timing`` (optional) receives the seconds spent in
-    ``roads`` (seeding included), ``network`` and ``building``.
-    """
-    t0 = time.perf_counter()
-    roads, rows, _ = event_roads(hits, reco, truth=False)
-    t1 = time.perf_counter()
-    if model is None:
-        tracks = follower_tracks(
-            roads.road_ptr,
-            roads.hit,
-            roads.layer,
-            roads.picked,
-            roads.follower_score,
-            len(rows),
-            reco.building,
-        )
-        t2 = t1
-    else:
-        logits = label_roads(model, roads.road_ptr, roads.features)
-        t2 = time.perf_counter()
-        tracks = labeller_tracks(
-            roads.road_ptr, roads.hit, roads.layer, logits, len(rows), reco.building
-        )
-    t3 = time.perf_counter()
-    if timing is not None:
-        timing["roads"] = timing.get("roads", 0.0) + t1 - t0
-        timing["network"] = timing.get("network", 0.0) + t2 - t1
-        timing["building"] = timing.get("building", 0.0) + t3 - t2
-    out = np.zeros(len(hits), dtype=np.int64)
-    out[rows] = tracks.track_id
-    return out
-
-
 # --------------------------------------------------------------------------- build
 def build(cfg: dict[str, Any], inputs: list[Path], out: Path) -> None:
     """Roads (features, labels) of every event of the simulated shards ``inputs`` -> ``out`` (.npz)."""
@@ -278,22 +69,22 @@ def build(cfg: dict[str, Any], inputs: list[Path], out: Path) -> None:
     event_ids = (
         np.unique(hits["event_id"].to_numpy(np.int64)) if len(hits) else np.zeros(0, np.int64)
     )
-    chunks: dict[str, list[np.ndarray]] = {
-        k: [] for k in DATASET_KEYS if k not in ("road_ptr", "event_ids", "event_n_seeds")
-    }
+    keys = ("features", "label", "hit_id", "slot", "picked", "follower_score", "road_event", "seed_particle")
+    chunks: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     lengths: list[np.ndarray] = []
     n_seeds = []
     t0 = time.perf_counter()
     for eid, h in hits.groupby("event_id", sort=True):
         h = h.reset_index(drop=True)
-        roads, rows, ns = event_roads(h, reco, truth=True)
+        sp = SpacePoints.from_hits(reco.detector, h, source=f"event {eid}")
+        roads, ns = event_roads(sp, reco, h["particle_id"].to_numpy(np.int64))
         assert roads.label is not None and roads.seed_particle is not None
         n_seeds.append(ns)
-        hid = h["hit_id"].to_numpy(np.int64)[rows]
+        hid = h["hit_id"].to_numpy(np.int64)
         chunks["features"].append(roads.features)
         chunks["label"].append(roads.label)
         chunks["hit_id"].append(hid[roads.hit])
-        chunks["layer"].append(roads.layer)
+        chunks["slot"].append(roads.slot)
         chunks["picked"].append(roads.picked)
         chunks["follower_score"].append(roads.follower_score)
         chunks["road_event"].append(np.full(len(roads), int(eid), dtype=np.int64))
@@ -304,68 +95,28 @@ def build(cfg: dict[str, Any], inputs: list[Path], out: Path) -> None:
         )
     if len(event_ids) == 0:
         _note(f"'{inputs[0]}' holds no hits: writing an empty dataset")
-    empty: dict[str, np.ndarray] = {
-        "features": np.zeros((0, N_FEATURES), np.float32),
+    empty = Roads.empty(truth=True)
+    empties: dict[str, np.ndarray] = {
+        "features": empty.features,
         "label": np.zeros(0, np.int8),
         "hit_id": np.zeros(0, np.int64),
-        "layer": np.zeros(0, np.int16),
+        "slot": np.zeros(0, np.int64),
         "picked": np.zeros(0, bool),
         "follower_score": np.zeros(0, np.float32),
         "road_event": np.zeros(0, np.int64),
         "seed_particle": np.zeros(0, np.int64),
     }
     arrays: dict[str, np.ndarray] = {
-        k: np.concatenate(v) if v else empty[k] for k, v in chunks.items()
+        k: np.concatenate(v) if v else empties[k] for k, v in chunks.items()
     }
     ln = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
     arrays["road_ptr"] = np.concatenate([[0], np.cumsum(ln)]).astype(np.int64)
     arrays["event_ids"] = event_ids
     arrays["event_n_seeds"] = np.asarray(n_seeds, dtype=np.int64)
-    arrays["feature_names"] = np.asarray(FEATURES)
-    with atomic_output(out) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stubs read ** as allow_pickle
+    save_dataset(out, arrays)
     _note(
         f"{len(event_ids)} events -> {len(ln)} roads in {time.perf_counter() - t0:.1f} s -> {out}"
     )
-
-
-def load_datasets(paths: list[Path]) -> dict[str, np.ndarray]:
-    """Concatenate road datasets (road pointers shifted); one-line errors for bad files."""
-    parts = []
-    for p in paths:
-        p = Path(p)
-        if not p.is_file():
-            raise HepmlError(f"dataset file '{p}' does not exist")
-        try:
-            with np.load(p, allow_pickle=False) as d:
-                missing = [k for k in DATASET_KEYS if k not in d.files]
-                if missing:
-                    raise HepmlError(f"'{p}' is not a hit_labeller dataset (lacks '{missing[0]}')")
-                names = (
-                    tuple(str(s) for s in d["feature_names"]) if "feature_names" in d.files else ()
-                )
-                if names != FEATURES:
-                    raise HepmlError(
-                        f"'{p}' was built with other features than hepml.features.roads.FEATURES; rebuild it"
-                    )
-                parts.append({k: d[k] for k in DATASET_KEYS})
-        except HepmlError:
-            raise
-        except Exception as exc:
-            raise HepmlError(f"'{p}' is not a readable .npz file ({type(exc).__name__})") from None
-    if not parts:
-        raise HepmlError("no hit_labeller dataset given")
-    out = {}
-    for k in DATASET_KEYS:
-        if k == "road_ptr":
-            ptrs, off = [np.zeros(1, np.int64)], 0
-            for d in parts:
-                ptrs.append(d["road_ptr"][1:] + off)
-                off += int(d["road_ptr"][-1])
-            out[k] = np.concatenate(ptrs)
-        else:
-            out[k] = np.concatenate([d[k] for d in parts])
-    return out
 
 
 # --------------------------------------------------------------------------- train
@@ -428,37 +179,37 @@ def train(cfg: dict[str, Any], data: list[Path], out_dir: Path) -> None:
 
 
 # --------------------------------------------------------------------------- evaluate
-def _track_params(
-    hits: pd.DataFrame, track_id: np.ndarray, geometry: TrackerGeometry
-) -> pd.DataFrame:
-    """pT (GeV) and eta of every track (> 0) from a helix fit of its hits."""
-    from hepml.reco.fit import LayerResolution, fit_helix
+def _track_params(sp: SpacePoints, det: Any, track_id: np.ndarray) -> pd.DataFrame:
+    """pT (GeV) and eta of every track (> 0) from a helix fit of its hits (resolution-weighted)."""
+    from hepml.reco.fit import fit_helix
 
-    sel = track_id > 0
-    if not sel.any():
-        return pd.DataFrame(
-            {"track_id": np.zeros(0, np.int64), "pt": np.zeros(0), "eta": np.zeros(0)}
-        )
-    lay = geometry.global_layer(hits["volume_id"].to_numpy(), hits["layer_id"].to_numpy())[sel]
+    sel = np.flatnonzero(track_id > 0)
+    if len(sel) == 0:
+        return pd.DataFrame({"track_id": np.zeros(0, np.int64), "pt": np.zeros(0), "eta": np.zeros(0)})
     t = track_id[sel]
-    ids, ti = np.unique(t, return_inverse=True)
-    n_l = geometry.n_layers
-    arr = {c: np.zeros((len(ids), n_l)) for c in ("x", "y", "z")}
-    has = np.zeros((len(ids), n_l), dtype=bool)
-    for c in ("x", "y", "z"):
-        arr[c][ti, lay] = hits[c].to_numpy(np.float64)[sel]
-    has[ti, lay] = True
-    sr, sz = LayerResolution.from_geometry(geometry).hit_sigmas(
-        np.where(has, np.arange(n_l)[None], -1)
-    )
-    f = fit_helix(arr["x"], arr["y"], arr["z"], has, geometry.bfield_T, sr, sz)
+    ids, ti, counts = np.unique(t, return_inverse=True, return_counts=True)
+    order = np.argsort(ti, kind="stable")
+    pos = np.arange(len(sel)) - np.repeat(np.cumsum(counts) - counts, counts)
+    width = int(counts.max())
+    rows = np.full((len(ids), width), -1, dtype=np.int64)
+    rows[ti[order], pos] = sel[order]
+    mask = rows >= 0
+    h = np.where(mask, rows, 0)
+    sz = np.where(sp.disk[h], 4.0 * sp.sigma_l[h], sp.sigma_l[h])
+    bz = det.field.bz_axis(np.where(mask, sp.z[h], 0.0).mean(axis=1))
+    f = fit_helix(sp.x[h], sp.y[h], sp.z[h], mask, bz, sp.sigma_t[h], sz)
     return pd.DataFrame({"track_id": ids, "pt": f.pt_GeV, "eta": f.eta})
 
 
 def evaluate(cfg: dict[str, Any], data: list[Path], model_dir: Path, out_dir: Path) -> None:
     """Hit ROC and whole-event tracking of the labeller and the road follower on the test shards."""
     from hepml.evaluate.roc import EvaluateConfig, plot_rocs, roc_block, write_metrics
-    from hepml.evaluate.trackml import hit_weights, tracking_efficiency, trackml_score
+    from hepml.evaluate.trackml import (
+        efficiency_by_abs_eta,
+        hit_weights,
+        tracking_efficiency,
+        trackml_score,
+    )
     from hepml.rng import rng as make_rng
     from hepml.train import load_model
 
@@ -513,9 +264,8 @@ def evaluate(cfg: dict[str, Any], data: list[Path], model_dir: Path, out_dir: Pa
     t_build = 0.0
     for eid, h in hits.groupby("event_id", sort=True):
         h = h.reset_index(drop=True)
-        lay = reco.geometry.global_layer(h["volume_id"].to_numpy(), h["layer_id"].to_numpy())
-        rows = np.flatnonzero(lay >= 0)
-        hid = h["hit_id"].to_numpy(np.int64)[rows]
+        sp = SpacePoints.from_hits(reco.detector, h, source=f"event {eid}")
+        hid = h["hit_id"].to_numpy(np.int64)
         order = np.argsort(hid)
         r_sel = np.flatnonzero(road_event == eid)
         if len(r_sel):
@@ -531,30 +281,31 @@ def evaluate(cfg: dict[str, Any], data: list[Path], model_dir: Path, out_dir: Pa
             raise HepmlError(
                 f"event {eid}: the roads of {', '.join(map(str, npz))} name hits absent from {', '.join(map(str, roots))}; rebuild them"
             )
-        hit = order[pos]
-        layer = d["layer"][e0:e1]
+        roads = Roads(
+            road_ptr=ptr,
+            seed_hits=np.zeros((len(ptr) - 1, 3), np.int64),
+            hit=order[pos],
+            surface=np.zeros(e1 - e0, np.int32),
+            slot=d["slot"][e0:e1],
+            s=np.zeros(e1 - e0),
+            features=d["features"][e0:e1],
+            picked=d["picked"][e0:e1],
+            follower_score=d["follower_score"][e0:e1],
+            is_seed=np.zeros(e1 - e0, bool),
+        )
         t1 = time.perf_counter()
         tracks = {
-            "bigru": labeller_tracks(ptr, hit, layer, logits[e0:e1], len(rows), reco.building),
-            "road_follower": follower_tracks(
-                ptr,
-                hit,
-                layer,
-                d["picked"][e0:e1],
-                d["follower_score"][e0:e1],
-                len(rows),
-                reco.building,
-            ),
+            "bigru": labeller_tracks(roads, logits[e0:e1], len(h), reco.building),
+            "road_follower": follower_tracks(roads, len(h), reco.building),
         }
         t_build += time.perf_counter() - t1
         for m, tr in tracks.items():
-            tid = np.zeros(len(h), dtype=np.int64)
-            tid[rows] = tr.track_id
+            tid = tr.track_id
             keep = tid > 0
             sub = pd.DataFrame(
                 {
                     "event_id": int(eid),
-                    "hit_id": h["hit_id"].to_numpy(np.int64)[keep],
+                    "hit_id": hid[keep],
                     "track_id": tid[keep],
                 }
             )
@@ -562,12 +313,13 @@ def evaluate(cfg: dict[str, Any], data: list[Path], model_dir: Path, out_dir: Pa
             per_event[m][str(eid)] = trackml_score(
                 h[["hit_id", "particle_id", "weight"]], sub[["hit_id", "track_id"]]
             )
-            tp = _track_params(h, tid, reco.geometry)
+            tp = _track_params(sp, reco.detector, tid)
             tp.insert(0, "event_id", int(eid))
             params[m].append(tp)
 
     h_cfg = cfg[TASK]
     tracking: dict[str, Any] = {}
+    eff_eta: dict[str, Any] = {}
     results = {}
     for m in subs:
         sub = pd.concat(subs[m], ignore_index=True)
@@ -586,6 +338,7 @@ def evaluate(cfg: dict[str, Any], data: list[Path], model_dir: Path, out_dir: Pa
             ),
             **res.summary(),
         }
+        eff_eta[m] = {k: v["efficiency"] for k, v in efficiency_by_abs_eta(res).items()}
         _note(
             f"{m}: TrackML score {tracking[m]['trackml_score']:.4f}, efficiency {res.efficiency:.4f}, fake rate {res.fake_rate:.4f}, duplicate rate {res.duplicate_rate:.4f}"
         )
@@ -603,6 +356,7 @@ def evaluate(cfg: dict[str, Any], data: list[Path], model_dir: Path, out_dir: Pa
         "bigru",
         rocs,
         tracking=tracking,
+        efficiency_by_abs_eta=eff_eta,
         trackml_score_per_event=per_event,
         test_sample={
             "events": n_events,
@@ -630,7 +384,7 @@ def _tracking_plots(
     from hepml.evaluate.plots import efficiency_plot
 
     pt_bins = np.array([0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0])
-    eta_bins = np.linspace(-1.2, 1.2, 13)
+    eta_bins = np.linspace(-4.0, 4.0, 17)
     min_hits = int(h_cfg["efficiency_min_hits"])
     min_pt = float(h_cfg["efficiency_min_pt_GeV"])
     plots = {}

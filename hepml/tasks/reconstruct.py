@@ -6,19 +6,19 @@
                       [--model CHECKPOINT] [--config FILE] [--method bigru|road_follower]
     hepml score       --input DIR --event eventNNNNNNNNN --submission submission.csv
 
-``reconstruct`` reads ``DIR/eventNNNNNNNNN-hits.csv`` (TrackML format; truth files
-are not needed), keeps the hits of the barrel layers of the config's tracker
-(TrackML volumes 8, 13 and 17 by default; the others are ignored, with a note on
-stderr saying how many), runs seeding, roads, the trained labeller and track
-building (:func:`hepml.tasks.hit_labeller.reconstruct_event`) and writes
-``hit_id,track_id`` for every hit of the file, atomically. ``track_id`` 0 means
-"in no track" (hits outside the barrel and hits no track took); tracks are
-numbered from 1.
+``reconstruct`` reads ``DIR/eventNNNNNNNNN-hits.csv`` or ``.csv.gz`` (TrackML
+format; truth files are not needed), uses the hits of every surface of the
+config's detector (all TrackML volumes; hits on (volume, layer) pairs the
+detector does not know are ignored with a note), runs seeding, roads, the
+trained labeller and track building (:func:`hepml.reco.chain.reconstruct_event`)
+and writes ``hit_id,track_id`` for every hit of the file, atomically.
+``track_id`` 0 means "in no track"; tracks are numbered from 1.
 
 ``score`` prints the TrackML score (hit weights from the truth file's ``weight``
 column when present, else :func:`hepml.evaluate.trackml.hit_weights`), the
-tracking efficiency (pT > 1 GeV, >= 5 hits), the fake rate and the duplicate
-rate. ``track_id`` 0 is read as "in no track", as ``reconstruct`` writes it.
+tracking efficiency (pT > 1 GeV, >= 5 hits, double majority) overall and per
+|eta| bin, the fake rate and the duplicate rate. ``track_id`` 0 is read as "in
+no track", as ``reconstruct`` writes it.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def _check_dir(path: Path) -> None:
 def reconstruct(args: argparse.Namespace) -> None:
     from hepml import config
     from hepml.io import atomic_output, read_trackml_csv
-    from hepml.tasks.hit_labeller import MODEL_NAME, Reconstruction, reconstruct_event
+    from hepml.reco.chain import Reconstruction, reconstruct_event
+    from hepml.tasks.hit_labeller import MODEL_NAME
 
     _check_dir(args.input)
     cfg = config.load(args.config)
@@ -97,16 +98,15 @@ def reconstruct(args: argparse.Namespace) -> None:
             )
     hits, _ = read_trackml_csv(args.input, args.event, truth=False)
     reco = Reconstruction.from_config(cfg)
-    lay = reco.geometry.global_layer(hits["volume_id"].to_numpy(), hits["layer_id"].to_numpy())
-    n_other = int((lay < 0).sum())
-    vols = sorted({lay_.volume_id for lay_ in reco.geometry.layers})
+    surf = reco.detector.surface_of(hits["volume_id"].to_numpy(), hits["layer_id"].to_numpy())
+    n_other = int((surf < 0).sum())
     if n_other == len(hits):
         raise HepmlError(
-            f"event '{args.event}' in '{args.input}' has no hit on the barrel layers (volumes {', '.join(map(str, vols))})"
+            f"event '{args.event}' in '{args.input}' has no hit on a surface of the detector ({reco.detector.source})"
         )
     if n_other:
         print(
-            f"hepml reconstruct: note: ignoring {n_other} of {len(hits)} hits outside the barrel layers (volumes {', '.join(map(str, vols))})",
+            f"hepml reconstruct: note: ignoring {n_other} of {len(hits)} hits on (volume_id, layer_id) pairs the detector does not know",
             file=sys.stderr,
         )
     t0 = time.perf_counter()
@@ -119,7 +119,7 @@ def reconstruct(args: argparse.Namespace) -> None:
     n_tracks = int(len(np.unique(track_id[track_id > 0])))
     parts = ", ".join(f"{k} {v:.2f} s" for k, v in timing.items())
     print(
-        f"hepml reconstruct: {args.event}: {n_tracks} tracks from {len(hits) - n_other} barrel hits ({args.method}) in {dt:.2f} s ({parts}) -> {args.out}",
+        f"hepml reconstruct: {args.event}: {n_tracks} tracks from {len(hits) - n_other} hits ({args.method}) in {dt:.2f} s ({parts}) -> {args.out}",
         file=sys.stderr,
     )
 
@@ -140,7 +140,12 @@ def _read_submission(path: Path) -> pd.DataFrame:
 
 
 def score(args: argparse.Namespace) -> None:
-    from hepml.evaluate.trackml import hit_weights, tracking_efficiency, trackml_score
+    from hepml.evaluate.trackml import (
+        efficiency_by_abs_eta,
+        hit_weights,
+        tracking_efficiency,
+        trackml_score,
+    )
     from hepml.io import read_trackml_csv
 
     _check_dir(args.input)
@@ -169,6 +174,9 @@ def score(args: argparse.Namespace) -> None:
     )
     print(f"fake_rate {res.fake_rate:.6f} ({res.n_fake} of {res.n_tracks} tracks)")
     print(f"duplicate_rate {res.duplicate_rate:.6f} ({res.n_duplicate} duplicates)")
+    for key, v in efficiency_by_abs_eta(res).items():
+        eff = "n/a" if v["efficiency"] is None else f"{v['efficiency']:.6f}"
+        print(f"efficiency_abs_eta_{key} {eff} ({v['n_found']} of {v['n_reconstructable']})")
 
 
 def run(args: argparse.Namespace) -> None:
