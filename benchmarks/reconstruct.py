@@ -1,18 +1,23 @@
 """Seconds to reconstruct one TrackML-density event with the hit labeller, on one CPU core.
 
-Simulates events with the config's tracker (the default is TrackML's barrel at
-TrackML density), then times, per event and in this one process:
+Simulates events with the config's tracker (the default: the TrackML detector,
+every volume, at TrackML density), then times, per event and in this one process:
 
-* a bare numpy pass over the hits (r and phi of every hit, hits sorted by layer
-  and phi: the least any reconstruction does), the baseline;
+* a bare numpy pass over the hits (r and phi of every hit, hits sorted by
+  surface and phi: the least any reconstruction does), the baseline;
 * the first pass's seeding alone (:func:`hepml.reco.seeding.find_seeds`);
-* the whole chain of ``hepml reconstruct`` (:func:`hepml.tasks.hit_labeller.reconstruct_event`):
-  both tracking passes' seeding + roads + road follower + ambiguity resolution, the
-  Bi-GRU, track building.
+* the whole chain of ``hepml reconstruct`` (:func:`hepml.reco.chain.reconstruct_event`):
+  space points, every pass's seeding + roads + road follower + ambiguity
+  resolution, the Bi-GRU, track building.
+
+Then the same chain on the real full-density TrackML event
+``$HEPML_TRACKML_DIR/full-hits-only/event000001001`` (~94k hits, all volumes,
+no truth), when that folder exists (else a note, and no real line).
 
 One thread for numpy's BLAS and torch. Without a trained checkpoint the network
 runs with untrained weights of the configured size (same cost; the note says so).
-The last line is ``seconds_per_event <number>``.
+The last lines are ``seconds_per_event <number>`` and, with the real event,
+``seconds_per_event_real <number>``.
 
     python benchmarks/reconstruct.py [--config config/config.yaml] [--model PATH] [--events 3]
 """
@@ -33,14 +38,28 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from hepml import config  # noqa: E402
+from hepml.io import read_trackml_csv  # noqa: E402
+from hepml.reco.chain import Reconstruction, reconstruct_event  # noqa: E402
 from hepml.reco.seeding import find_seeds  # noqa: E402
+from hepml.reco.spacepoints import SpacePoints  # noqa: E402
 from hepml.rng import rng  # noqa: E402
 from hepml.sim.tracker import TrackerSimConfig, simulate_events  # noqa: E402
-from hepml.tasks.hit_labeller import MODEL_NAME, Reconstruction, model_hparams, reconstruct_event  # noqa: E402
+from hepml.tasks.hit_labeller import MODEL_NAME, model_hparams  # noqa: E402
+
+REAL_EVENT = "event000001001"
+
+
+def real_dir() -> Path:
+    """``$HEPML_TRACKML_DIR/full-hits-only`` (default ``../shared/trackml`` from the repository)."""
+    root = Path(__file__).resolve().parents[1]
+    return (
+        Path(os.environ.get("HEPML_TRACKML_DIR", root.parent / "shared" / "trackml"))
+        / "full-hits-only"
+    )
 
 
 def bare_pass(x: np.ndarray, y: np.ndarray, layer: np.ndarray) -> np.ndarray:
-    """The baseline: r, phi of every hit and the hits ordered by (layer, phi)."""
+    """The baseline: r, phi of every hit and the hits ordered by (surface, phi)."""
     r = np.hypot(x, y)
     phi = np.arctan2(y, x)
     order = np.lexsort((phi, layer))
@@ -77,26 +96,26 @@ def main() -> None:
         print(f"note: no checkpoint at {path}; timing an untrained network of the configured size")
     sim = TrackerSimConfig.from_config(cfg)
     hits, _ = simulate_events(
-        reco.geometry, sim, np.arange(args.events + 1), rng(cfg["seed"], "benchmark-reconstruct")
+        reco.detector, sim, np.arange(args.events + 1), rng(cfg["seed"], "benchmark-reconstruct")
     )
     events = [h.reset_index(drop=True) for _, h in hits.groupby("event_id")]
-    g = reco.geometry
+    det = reco.detector
 
     t_bare, t_seed, t_all, n_hits, n_seeds = [], [], [], [], []
     parts: dict[str, float] = {}
     for i, h in enumerate(events):
-        lay = g.global_layer(h["volume_id"].to_numpy(), h["layer_id"].to_numpy()).astype(np.int64)
-        x, y, z = (h[c].to_numpy(np.float64) for c in ("x", "y", "z"))
+        surf = det.surface_of(h["volume_id"].to_numpy(), h["layer_id"].to_numpy())
+        x, y = (h[c].to_numpy(np.float64) for c in ("x", "y"))
         t0 = time.perf_counter()
-        bare_pass(x, y, lay)
+        bare_pass(x, y, surf)
         t1 = time.perf_counter()
-        seeds = find_seeds(x, y, z, lay, reco.seeding, g)
+        seeds = find_seeds(SpacePoints.from_hits(det, h), det, reco.seeding)
         t2 = time.perf_counter()
         timing: dict[str, float] = {}
         reconstruct_event(h, reco, model, timing)
         t3 = time.perf_counter()
         if i == 0:
-            continue  # warm-up
+            continue  # warm-up (the layer graph and lookup grids are built once per detector)
         t_bare.append(t1 - t0)
         t_seed.append(t2 - t1)
         t_all.append(t3 - t2)
@@ -113,12 +132,33 @@ def main() -> None:
     print(
         "chain_s "
         + " ".join(f"{k} {v:.3f}" for k, v in parts.items())
-        + "  (roads includes both passes' seeding)"
+        + "  (roads includes space points and every pass's seeding)"
     )
     print(f"ratio_to_first_pass_seeding {per_event / np.mean(t_seed):.2f}")
     print(f"ratio_to_bare_pass {per_event / np.mean(t_bare):.0f}")
+    real = None
+    folder = real_dir()
+    if folder.is_dir():
+        h, _ = read_trackml_csv(folder, REAL_EVENT, truth=False)
+        surf = det.surface_of(h["volume_id"].to_numpy(), h["layer_id"].to_numpy())
+        x, y = (h[c].to_numpy(np.float64) for c in ("x", "y"))
+        t0 = time.perf_counter()
+        bare_pass(x, y, surf)
+        t1 = time.perf_counter()
+        timing = {}
+        reconstruct_event(h, reco, model, timing)
+        real = time.perf_counter() - t1
+        print(
+            f"real {REAL_EVENT}: {len(h)} hits ({int((surf >= 0).sum())} on the detector's surfaces), "
+            + " ".join(f"{k} {v:.3f}" for k, v in timing.items())
+            + f", ratio_to_bare_pass {real / (t1 - t0):.0f}"
+        )
+    else:
+        print(f"note: no real full-density event ({folder} does not exist; set HEPML_TRACKML_DIR)")
     sys.stdout.flush()
     print(f"seconds_per_event {per_event:.3f}")
+    if real is not None:
+        print(f"seconds_per_event_real {real:.3f}")
 
 
 if __name__ == "__main__":

@@ -57,27 +57,27 @@ def test_context_flows_both_ways():
 
 @pytest.fixture(scope="module")
 def road_sample(tmp_path_factory):
-    """Roads (with labels) of four small simulated events: three to train on, one to test."""
-    from hepml.tasks.hit_labeller import Reconstruction, event_roads
+    """Roads (with labels) of four small full-detector events: three to train on, one to test."""
+    from hepml.reco.chain import Reconstruction, event_roads
+    from hepml.reco.spacepoints import SpacePoints
+    from hepml.sim.tracker import TrackerSimConfig
 
     cfg = config.validate(
         {
             "seed": 5,
-            "tracker": {
-                "simulation": {"n_particles": 1200, "n_high_pt": 20, "noise_per_layer": 100.0}
-            },
+            "tracker": {"simulation": {"n_particles": 3000, "noise_per_module": 0.8}},
             "hit_labeller": {"seeding": {"min_pt_GeV": 0.3}},
         }
     )
     reco = Reconstruction.from_config(cfg)
-    from hepml.sim.tracker import TrackerSimConfig
-
     hits, _ = simulate_events(
-        reco.geometry, TrackerSimConfig.from_config(cfg), np.arange(4), rng(5, "test-labeller")
+        reco.detector, TrackerSimConfig.from_config(cfg), np.arange(4), rng(5, "test-labeller")
     )
     out = []
     for _, h in hits.groupby("event_id"):
-        roads, _, _ = event_roads(h.reset_index(drop=True), reco, truth=True)
+        h = h.reset_index(drop=True)
+        sp = SpacePoints.from_hits(reco.detector, h)
+        roads, _ = event_roads(sp, reco, h["particle_id"].to_numpy(np.int64))
         out.append(roads)
     return out
 
@@ -102,7 +102,7 @@ def test_labeller_learns_and_beats_the_road_follower(road_sample, tmp_path):
     """A few epochs on three events: per-hit AUC above the follower's chi2 score and above 0.95."""
     from sklearn.metrics import roc_auc_score
 
-    from hepml.tasks.hit_labeller import label_roads
+    from hepml.reco.chain import label_roads
     from hepml.train import TrainerConfig, build_model_seeded, fit, split_train_val
 
     _, train_td = _dataset(road_sample[:3])

@@ -14,21 +14,23 @@ from hepml.cli import main
 from hepml.evaluate.trackml import hit_weights, trackml_score
 from hepml.features.roads import N_FEATURES
 from hepml.io import trackml_event_name, write_trackml_csv
+from hepml.reco.chain import Reconstruction, event_roads
+from hepml.reco.spacepoints import SpacePoints
 from hepml.rng import rng
 from hepml.sim.tracker import TrackerSimConfig, simulate_events
-from hepml.tasks.hit_labeller import Reconstruction, event_roads, tensor_data
+from hepml.tasks.hit_labeller import tensor_data
 
 CFG = {
     "seed": 9,
-    "tracker": {"simulation": {"n_particles": 800, "n_high_pt": 20, "noise_per_layer": 50.0}},
+    "tracker": {"simulation": {"n_particles": 1500, "noise_per_module": 0.4}},
     "hit_labeller": {"seeding": {"min_pt_GeV": 0.3}, "model": {"hidden": 12, "num_layers": 1}},
 }
-N_ENDCAP = 60
+N_UNKNOWN = 60
 
 
-def _endcap_hits(first_id: int, event_id: int, g: np.random.Generator) -> pd.DataFrame:
-    """Hits in TrackML endcap volumes 7 and 9, which the barrel reconstruction must ignore."""
-    n = N_ENDCAP
+def _unknown_surface_hits(first_id: int, event_id: int, g: np.random.Generator) -> pd.DataFrame:
+    """Hits on (volume_id, layer_id) pairs the TrackML detector does not have (volume 99)."""
+    n = N_UNKNOWN
     r = g.uniform(40, 170, n)
     phi = g.uniform(-np.pi, np.pi, n)
     return pd.DataFrame(
@@ -37,9 +39,8 @@ def _endcap_hits(first_id: int, event_id: int, g: np.random.Generator) -> pd.Dat
             "hit_id": np.arange(first_id, first_id + n),
             "x": (r * np.cos(phi)).astype(np.float32),
             "y": (r * np.sin(phi)).astype(np.float32),
-            "z": np.where(np.arange(n) % 2 == 0, -1, 1)
-            * g.uniform(600, 1400, n).astype(np.float32),
-            "volume_id": np.where(np.arange(n) % 2 == 0, 7, 9).astype(np.int32),
+            "z": g.uniform(-1400, 1400, n).astype(np.float32),
+            "volume_id": np.full(n, 99, dtype=np.int32),
             "layer_id": np.full(n, 2, dtype=np.int32),
             "module_id": np.ones(n, dtype=np.int64),
             "particle_id": np.zeros(n, dtype=np.int64),
@@ -57,13 +58,14 @@ def setup(tmp_path_factory):
     cfg_file.write_text(yaml.safe_dump(CFG))
     reco = Reconstruction.from_config(cfg)
     hits, particles = simulate_events(
-        reco.geometry, TrackerSimConfig.from_config(cfg), np.arange(3), rng(9, "test-reco")
+        reco.detector, TrackerSimConfig.from_config(cfg), np.arange(3), rng(9, "test-reco")
     )
     # a small labeller trained on events 0 and 1
-    roads = [
-        event_roads(h.reset_index(drop=True), reco, truth=True)[0]
-        for _, h in hits[hits["event_id"] < 2].groupby("event_id")
-    ]
+    roads = []
+    for _, h in hits[hits["event_id"] < 2].groupby("event_id"):
+        h = h.reset_index(drop=True)
+        sp = SpacePoints.from_hits(reco.detector, h)
+        roads.append(event_roads(sp, reco, h["particle_id"].to_numpy(np.int64))[0])
     off = np.cumsum([0] + [int(r.road_ptr[-1]) for r in roads])
     d = {
         "road_ptr": np.concatenate(
@@ -85,13 +87,13 @@ def setup(tmp_path_factory):
         tmp / "model",
         seed=1,
     )
-    # event 2, plus endcap hits, as TrackML CSV files
+    # event 2, plus hits on surfaces the detector does not know, as TrackML CSV files
     h = hits[hits["event_id"] == 2].reset_index(drop=True)
-    extra = _endcap_hits(int(h["hit_id"].max()) + 1, 2, rng(9, "test-reco-endcap"))
+    extra = _unknown_surface_hits(int(h["hit_id"].max()) + 1, 2, rng(9, "test-reco-unknown"))
     h_all = pd.concat([h, extra], ignore_index=True)
     event = trackml_event_name(2)
     indir = tmp / "trackml"
-    write_trackml_csv(indir, event, h_all, particles[particles["event_id"] == 2])
+    write_trackml_csv(indir, event, h_all, particles[particles["event_id"] == 2], compress=True)
     return {
         "tmp": tmp,
         "cfg_file": cfg_file,
@@ -127,12 +129,12 @@ def test_round_trip(setup, tmp_path, capsys, method):
     out = tmp_path / "submission.csv"
     assert _reconstruct(setup, out, "--method", method) == 0
     err = capsys.readouterr().err
-    assert f"ignoring {N_ENDCAP} of {len(setup['hits'])} hits outside the barrel" in err
+    assert f"ignoring {N_UNKNOWN} of {len(setup['hits'])} hits on (volume_id, layer_id) pairs" in err
     sub = pd.read_csv(out)
     assert list(sub.columns) == ["hit_id", "track_id"]
     assert sorted(sub["hit_id"]) == sorted(setup["hits"]["hit_id"])  # every hit, once
-    endcap = sub["hit_id"].isin(setup["hits"]["hit_id"][setup["hits"]["volume_id"].isin([7, 9])])
-    assert (sub["track_id"][endcap] == 0).all()
+    unknown = sub["hit_id"].isin(setup["hits"]["hit_id"][setup["hits"]["volume_id"] == 99])
+    assert (sub["track_id"][unknown] == 0).all()
     ids, counts = np.unique(sub["track_id"][sub["track_id"] > 0], return_counts=True)
     assert len(ids) > 100 and counts.min() >= 4
 
@@ -159,9 +161,12 @@ def test_round_trip(setup, tmp_path, capsys, method):
     h["weight"] = hit_weights(h, setup["particles"])
     direct = trackml_score(h[["hit_id", "particle_id", "weight"]], sub[sub["track_id"] > 0])
     assert printed == pytest.approx(direct, abs=2e-6)
-    # a sparse event, seeds above 0.3 GeV: both methods find the pT > 1 GeV particles
-    assert eff > 0.9 and fake < 0.1
-    assert printed > 0.6
+    # a sparse full-detector event, seeds above 0.3 GeV: both methods find the pT > 1 GeV particles
+    assert eff > 0.9 and fake < 0.1, (eff, fake)
+    assert printed > 0.6, printed
+    # and the per-|eta| lines of the barrel and the endcaps are there
+    assert re.search(r"efficiency_abs_eta_0.0-0.5 [0-9.]+", text)
+    assert re.search(r"efficiency_abs_eta_2.5-3.0 ", text)
 
 
 def _one_line_error(capsys, rc, pattern):
@@ -191,19 +196,18 @@ def test_bad_input(setup, tmp_path, capsys):
     _one_line_error(capsys, rc, r"model file .*none\.pt' does not exist")
     assert not out.exists()
 
-    # an event with no barrel hit at all
-    only_endcap = _endcap_hits(1, 5, rng(1, "x"))
-    write_trackml_csv(tmp_path, "event000000005", only_endcap, setup["particles"].iloc[:0])
+    # an event with no hit on a surface of the detector
+    unknown = _unknown_surface_hits(1, 5, rng(1, "x"))
+    write_trackml_csv(tmp_path, "event000000005", unknown, setup["particles"].iloc[:0])
     rc = reconstruct(tmp_path, "event000000005")
-    _one_line_error(capsys, rc, r"no hit on the barrel layers \(volumes 8, 13, 17\)")
+    _one_line_error(capsys, rc, r"has no hit on a surface of the detector")
     assert not out.exists()
 
     # score: no truth, missing submission, a hit the event does not have
     notruth = tmp_path / "notruth"
     notruth.mkdir()
-    (notruth / f"{setup['event']}-hits.csv").write_text(
-        (setup["indir"] / f"{setup['event']}-hits.csv").read_text()
-    )
+    name = f"{setup['event']}-hits.csv.gz"
+    (notruth / name).write_bytes((setup["indir"] / name).read_bytes())
     sub = tmp_path / "s.csv"
     pd.DataFrame({"hit_id": [1, 2], "track_id": [1, 1]}).to_csv(sub, index=False)
     rc = main(

@@ -1,126 +1,131 @@
-"""Roads around seeds and the road follower, on small simulated events with known truth."""
+"""Roads around seeds through the whole detector and the road follower, with known truth."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
+from reco_events import efficiency
 
 from hepml import config
-from hepml.detector.layers import TrackerGeometry
+from hepml.errors import HepmlError
 from hepml.features.roads import COL, FEATURES, N_FEATURES, pad_roads, unpad
+from hepml.reco.chain import Reconstruction, event_roads, second_pass_config, seeding_config
 from hepml.reco.roads import RoadConfig, build_roads, seed_majority
 from hepml.reco.seeding import find_seeds
-from hepml.rng import rng
-from hepml.sim.tracker import TrackerSimConfig, simulate_events
-from hepml.tasks.hit_labeller import seeding_config
 
 
 @pytest.fixture(scope="module")
-def event():
-    cfg = config.validate(
-        {
-            "tracker": {
-                "simulation": {"n_particles": 1500, "n_high_pt": 40, "noise_per_layer": 150.0}
-            },
-            "hit_labeller": {"seeding": {"min_pt_GeV": 0.3}},
-        }
-    )
-    geometry = TrackerGeometry.from_config(cfg)
-    hits, particles = simulate_events(
-        geometry, TrackerSimConfig.from_config(cfg), np.array([1]), rng(11, "test-roads")
-    )
-    lay = geometry.global_layer(hits["volume_id"].to_numpy(), hits["layer_id"].to_numpy()).astype(
-        np.int64
-    )
-    x, y, z = (hits[c].to_numpy(np.float64) for c in "xyz")
-    pid = hits["particle_id"].to_numpy(np.int64)
-    seeds = find_seeds(x, y, z, lay, seeding_config(cfg), geometry)
-    rcfg = RoadConfig.from_config(cfg)
-    roads = build_roads(x, y, z, lay, seeds, geometry, rcfg, pid)
-    return {
-        "cfg": cfg,
-        "geometry": geometry,
-        "hits": hits,
-        "particles": particles,
-        "lay": lay,
-        "x": x,
-        "y": y,
-        "z": z,
-        "pid": pid,
-        "seeds": seeds,
-        "rcfg": rcfg,
-        "roads": roads,
-    }
+def event(sim_event):
+    ev = sim_event
+    seeds = find_seeds(ev.sp, ev.det, seeding_config(ev.cfg))
+    rcfg = RoadConfig.from_config(ev.cfg)
+    loose = dataclasses.replace(rcfg, min_won_fraction=0.0)
+    roads = build_roads(ev.sp, ev.det, seeds, loose, ev.pid)
+    return ev, seeds, loose, roads
 
 
 def test_seed_majority():
-    p = np.array([[5, 5, 7], [5, 7, 7], [5, 7, 5], [5, 6, 7], [0, 0, 3], [0, 3, 3]])
-    np.testing.assert_array_equal(seed_majority(p), [5, 7, 5, 0, 0, 3])
+    p = np.array([[5, 5, 7], [5, 7, 7], [5, 7, 5], [5, 6, 7], [0, 0, 3], [0, 3, 3], [4, 4, -1]])
+    np.testing.assert_array_equal(seed_majority(p), [5, 7, 5, 0, 0, 3, 4])
+
+
+def _road_share(ev, r, min_pt: float):
+    """For pure seeds of primaries above min_pt: the share of their particle's hits in the road
+    and the purity of the follower's picks there."""
+    sp_ = r.seed_particle
+    sh = r.seed_hits
+    pure = ((ev.pid[np.maximum(sh, 0)] == sp_[:, None]) | (sh < 0)).all(axis=1) & (sp_ > 0)
+    sel = np.flatnonzero(pure & (ev.pt_of(sp_) > min_pt) & np.isin(sp_, ev.ids[ev.primary]))
+    road = r.road_of_element
+    in_road = np.bincount(road, weights=r.label, minlength=len(r))
+    n_hits = np.bincount(np.searchsorted(np.unique(ev.pid), ev.pid))
+    total = n_hits[np.searchsorted(np.unique(ev.pid), sp_[sel])]
+    picks = r.picked & np.isin(road, sel)
+    return len(sel), in_road[sel].sum() / total.sum(), r.label[picks].mean()
 
 
 def test_roads_hold_the_seed_particles_hits(event):
-    """For pure seeds of particles above 1 GeV the road holds > 95% of the particle's later hits."""
-    r, pid, lay = event["roads"], event["pid"], event["lay"]
-    sp = r.seed_particle
-    pure = (pid[r.seeds] == sp[:, None]).all(axis=1) & (sp > 0)
-    pt_of = dict(
-        zip(
-            event["particles"]["particle_id"],
-            np.hypot(event["particles"]["px"], event["particles"]["py"]),
-            strict=True,
-        )
-    )
-    pt = np.array([pt_of.get(p, 0.0) for p in sp])
-    sel = np.flatnonzero(pure & (pt > 1.0))
-    assert len(sel) >= 20
-    road = r.road_of_element
-    in_road = np.bincount(road, weights=r.label, minlength=len(r))
-    last_seed = lay[r.seeds].max(axis=1)
-    wanted = np.array([np.sum((pid == sp[i]) & (lay > last_seed[i])) + 3 for i in sel])
-    eff = in_road[sel].sum() / wanted.sum()
-    assert eff > 0.95, eff
-    # and the follower takes them: its picks on these roads are nearly all right
-    picks = r.picked & np.isin(road, sel)
-    assert r.label[picks].mean() > 0.97
+    """Pure seeds of pT > 1 GeV primaries: the road holds all but a few % of the particle's hits,
+    every volume, overlaps included (measured 0.984 on 741 roads), and the follower's picks
+    are right (0.998)."""
+    ev, _, _, r = event
+    n, share, purity = _road_share(ev, r, 1.0)
+    assert n > 300
+    assert share > 0.97, share
+    assert purity > 0.97, purity
+
+
+def test_roads_hold_the_seed_particles_hits_real(trackml_event):
+    ev = trackml_event
+    seeds = find_seeds(ev.sp, ev.det, seeding_config(ev.cfg))
+    r = build_roads(ev.sp, ev.det, seeds, RoadConfig.from_config(ev.cfg), ev.pid)
+    n, share, purity = _road_share(ev, r, 1.0)
+    assert n > 30
+    assert share > 0.95, share  # measured 0.987 (44 roads)
+    assert purity > 0.97, purity  # measured 1.000
 
 
 def test_labels_are_the_seed_majority_particle(event):
-    r, pid = event["roads"], event["pid"]
+    ev, _, _, r = event
     road = r.road_of_element
-    expect = (pid[r.hit] == r.seed_particle[road]) & (r.seed_particle[road] > 0)
+    maj = seed_majority(np.where(r.seed_hits >= 0, ev.pid[np.maximum(r.seed_hits, 0)], -1))
+    np.testing.assert_array_equal(r.seed_particle, maj)
+    expect = (ev.pid[r.hit] == maj[road]) & (maj[road] > 0)
     np.testing.assert_array_equal(r.label.astype(bool), expect)
-    frac = r.label.mean()
-    assert 0.2 < frac < 0.9, frac  # other particles' hits and noise are in the roads too
-    assert (r.label[~r.features[:, COL["is_seed"]].astype(bool)] == 0).any()
+    # other particles' hits and noise are in the roads too (measured label mean 0.925)
+    assert 0.2 < r.label.mean() < 0.97
+    assert (r.label[~r.is_seed] == 0).any()
 
 
 def test_road_layout_and_features(event):
-    r, rcfg, lay = event["roads"], event["rcfg"], event["lay"]
-    assert r.features.shape == (len(r.hit), N_FEATURES) and len(FEATURES) == N_FEATURES
+    ev, _, rcfg, r = event
+    sp = ev.sp
+    assert r.features.shape == (len(r.hit), N_FEATURES) == (len(r.hit), len(FEATURES))
     assert np.isfinite(r.features).all()
     road = r.road_of_element
-    is_seed = r.features[:, COL["is_seed"]].astype(bool)
-    pos = np.arange(len(road)) - r.road_ptr[road]
-    np.testing.assert_array_equal(is_seed, pos < 3)  # the seed's three hits first
-    np.testing.assert_array_equal(r.hit[is_seed].reshape(-1, 3), r.seeds)
-    # then by layer, and within a layer by follower chi2 (rank 0 first), capped
-    later = ~is_seed
-    same_road = road[1:] == road[:-1]
-    step = same_road & later[1:] & later[:-1]
-    assert (np.diff(r.layer.astype(int))[step] >= 0).all()
-    same_layer = step & (r.layer[1:] == r.layer[:-1])
-    assert (-np.diff(r.follower_score)[same_layer] >= 0).all()
-    key = road[later] * 100 + r.layer[later]
-    assert np.bincount(np.unique(key, return_inverse=True)[1]).max() <= rcfg.max_hits_per_layer
-    assert (r.layer[later] > lay[r.seeds].max(axis=1)[road[later]]).all()
-    # seed-window residuals lie in the window; the follower found >= min_picked hits per road
-    assert (np.abs(r.features[later, COL["u_seed"]]) <= 1 + 1e-6).all()
-    assert (np.abs(r.features[later, COL["v_seed"]]) <= 1 + 1e-6).all()
-    n_pick = np.bincount(road, weights=r.picked & later, minlength=len(r))
-    assert (n_pick >= rcfg.min_picked).all()
-    assert (np.bincount(road, weights=r.picked, minlength=len(r)) == n_pick + 3).all()
-    assert (r.follower_score[later] <= 0).all()
-    assert (-r.follower_score[r.picked & later] < rcfg.chi2_max).all()
+    # the seed's points are in their road, once each
+    n_seed = (r.seed_hits >= 0).sum(axis=1)
+    np.testing.assert_array_equal(np.bincount(road[r.is_seed], minlength=len(r)), n_seed)
+    for i in range(0, len(r), max(1, len(r) // 50)):
+        e = slice(r.road_ptr[i], r.road_ptr[i + 1])
+        sh = r.seed_hits[i][r.seed_hits[i] >= 0]
+        assert set(r.hit[e][r.is_seed[e]].tolist()) == set(sh.tolist())
+        assert len(set(r.hit[e].tolist())) == len(r.hit[e])  # a point once per road
+    # by path length; at most max_hits_per_surface candidates per surface
+    same = road[1:] == road[:-1]
+    assert (np.diff(r.s)[same] >= -1e-6).all()
+    cand = ~r.is_seed
+    key = road[cand] * 10_000 + r.surface[cand]
+    assert np.bincount(np.unique(key, return_inverse=True)[1]).max() <= rcfg.max_hits_per_surface
+    np.testing.assert_array_equal(r.surface, sp.surface[r.hit])
+    np.testing.assert_array_equal(r.slot, sp.module[r.hit])  # known modules: the module row
+    # features against their definitions
+    f = r.features
+    np.testing.assert_allclose(f[:, COL["r"]], sp.r[r.hit] / 1000.0, rtol=1e-5)
+    np.testing.assert_allclose(f[:, COL["z"]], sp.z[r.hit] / 3000.0, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(f[:, COL["s"]], r.s / 3000.0, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(f[:, COL["disk"]], sp.disk[r.hit])
+    np.testing.assert_array_equal(f[:, COL["is_seed"]], r.is_seed)
+    np.testing.assert_array_equal(f[:, COL["picked"]], r.picked)
+    assert (f[r.is_seed, COL["u_seed"]] == 0).all() and (
+        f[r.is_seed, COL["follow_chi2"]] == 0
+    ).all()
+    lim = np.arcsinh(rcfg.n_sigma) / 3.0 + 1e-6  # candidates lie inside the n_sigma window
+    assert (np.abs(f[cand, COL["u_seed"]]) <= lim).all() and (
+        np.abs(f[cand, COL["v_seed"]]) <= lim
+    ).all()
+    n_pick = np.bincount(road, weights=r.picked, minlength=len(r))
+    np.testing.assert_allclose(f[:, COL["n_picked"]], (n_pick / 20.0)[road], rtol=1e-6)
+    beyond = np.bincount(road, weights=r.picked & cand, minlength=len(r))
+    assert (beyond >= rcfg.min_picked).all()
+    assert (r.follower_score[r.is_seed] == 0).all() and (r.follower_score <= 0).all()
+    assert (-r.follower_score[r.picked & cand] <= rcfg.chi2_max).all()
+    # overlap: another point of the road on the same surface
+    same_s = np.r_[same & (r.surface[1:] == r.surface[:-1]), False]
+    same_s |= np.r_[False, same & (r.surface[1:] == r.surface[:-1])]
+    np.testing.assert_array_equal(f[:, COL["overlap"]], same_s)
 
 
 def test_pad_and_unpad_round_trip():
@@ -129,132 +134,103 @@ def test_pad_and_unpad_round_trip():
     padded = pad_roads(ptr, v, fill=-1.0)
     assert padded.shape == (3, 4, 2)
     assert (padded[1] == -1).all() and (padded[0, 3] == -1).all()
+    np.testing.assert_array_equal(padded[2], v[3:])
     np.testing.assert_array_equal(unpad(ptr, padded), v)
+    assert pad_roads(ptr, v, width=6).shape == (3, 6, 2)
 
 
-def test_config_rejects_wrong_window_lengths():
-    from hepml.errors import HepmlError
-
-    cfg = config.validate({"hit_labeller": {"roads": {"window_rphi_mm": [1.0, 2.0]}}})
-    with pytest.raises(HepmlError, match="window_rphi_mm"):
-        RoadConfig.from_config(cfg)
+def test_config_rejects_bad_values():
+    with pytest.raises(HepmlError, match=r"hit_labeller\.roads\.n_sigma"):
+        config.validate({"hit_labeller": {"roads": {"n_sigma": 0}}})
+    with pytest.raises(HepmlError, match=r"hit_labeller\.follower\.refit_hits"):
+        config.validate({"hit_labeller": {"follower": {"refit_hits": 2}}})
+    with pytest.raises(HepmlError, match=r"hit_labeller\.roads\.window_rphi_mm"):
+        config.validate({"hit_labeller": {"roads": {"window_rphi_mm": [1.0, 2.0]}}})
 
 
 def test_ambiguity_resolution_drops_duplicate_and_fake_roads(event):
-    """min_won_fraction: roads losing most of their follower track to better roads go.
+    """min_won_fraction 0.5: roads losing most of their follower track to better roads go.
 
-    Per particle (pT > 0.5 GeV, seeded), the best road's share of the particle's hits
-    is unchanged, while duplicate roads of one particle and fake seeds running into
-    real tracks disappear.
-    """
-    import dataclasses
-
-    e = event
-    strict = dataclasses.replace(e["rcfg"], min_won_fraction=0.5)
+    Per seeded particle (pT > 0.5 GeV) the best road's share of its hits is unchanged,
+    while duplicate roads of one particle and fake seeds running into real tracks go."""
+    ev, seeds, rcfg, loose = event
     kept = build_roads(
-        e["x"], e["y"], e["z"], e["lay"], e["seeds"], e["geometry"], strict, e["pid"]
+        ev.sp, ev.det, seeds, dataclasses.replace(rcfg, min_won_fraction=0.5), ev.pid
     )
-    loose = e["roads"]
     assert len(kept) < 0.8 * len(loose)
 
     def best_share(r):
-        """particle -> the largest number of its hits one road's follower picked."""
         road = r.road_of_element
-        pk = r.picked & (r.label == 1)
-        n = np.bincount(road[pk], minlength=len(r))
+        n = np.bincount(road[r.picked & (r.label == 1)], minlength=len(r))
         out: dict[int, int] = {}
-        for p, k in zip(r.seed_particle, n, strict=True):
+        for p, k in zip(r.seed_particle.tolist(), n.tolist(), strict=True):
             if p > 0:
-                out[p] = max(out.get(p, 0), int(k))
+                out[p] = max(out.get(p, 0), k)
         return out
 
-    pt = dict(
-        zip(
-            e["particles"]["particle_id"],
-            np.hypot(e["particles"]["px"], e["particles"]["py"]),
-            strict=True,
-        )
-    )
     a, b = best_share(loose), best_share(kept)
-    hard = [p for p in a if pt[p] > 0.5]
-    assert len(hard) > 200
-    same = np.mean([b.get(p, 0) >= a[p] for p in hard])
-    assert same > 0.98, same
-    # fewer roads per particle: duplicates are gone
-    assert len(kept) / len(b) < len(loose) / len(a)
+    hard = [p for p in a if ev.pt_of(np.array([p]))[0] > 0.5]
+    assert len(hard) > 300
+    assert np.mean([b.get(p, 0) >= a[p] for p in hard]) > 0.98
+    assert len(kept) / len(b) < len(loose) / len(a)  # fewer roads per particle
+    assert (kept.seed_particle == 0).sum() <= (loose.seed_particle == 0).sum()
 
 
-def test_second_pass_seeds_the_hits_the_first_pass_left(event):
-    """Iterative tracking: [0, 1, 2] seeds, then [1, 2, 3] seeds among the hits no kept road picked.
-
-    The second pass's seed triplets use only free hits, and its roads serve particles
-    the first pass missed: particles (pT > 0.5 GeV, 8+ layers) with a road holding
-    most of their hits become more, never fewer.
-    """
-    import dataclasses
-
-    from hepml.tasks.hit_labeller import Reconstruction, event_roads
-
-    cfg = event["cfg"]
-    one = dataclasses.replace(
-        Reconstruction.from_config(cfg),
-        seeding=dataclasses.replace(seeding_config(cfg), layer_triplets=((0, 1, 2),)),
-        roads=dataclasses.replace(event["rcfg"], min_won_fraction=0.5),
+def test_second_pass_seeds_the_points_the_first_pass_left(sim_event):
+    """Iterative tracking: a second, softer pass with skip triplets among the points no kept
+    road picked; its roads serve particles the first missed, never fewer. Measured: primaries
+    above 0.2 GeV with >= 8 hits served by a road holding most of their hits 0.638 -> 0.953
+    (of 2,158)."""
+    ev = sim_event
+    cfg = config.validate(
+        {
+            "tracker": {"simulation": {"n_particles": 3000}},
+            "hit_labeller": {"second_pass": {"min_pt_GeV": 0.2, "skip": True}},
+        }
     )
-    two = dataclasses.replace(
-        one, second_pass=dataclasses.replace(seeding_config(cfg), layer_triplets=((1, 2, 3),))
-    )
-    hits = event["hits"]
-    r1, rows, n1 = event_roads(hits, one, truth=True)
-    r2, rows2, n2 = event_roads(hits, two, truth=True)
-    assert np.array_equal(rows, rows2) and n2 > n1
-    assert len(r2) > len(r1)
-    # the first pass's roads come first, unchanged
-    np.testing.assert_array_equal(r2.hit[: len(r1.hit)], r1.hit)
-    extra_seeds = r2.seeds[len(r1) :]
-    used = np.zeros(len(rows), dtype=bool)
+    two = Reconstruction.from_config(cfg, ev.det)
+    assert two.second_pass is not None
+    one = dataclasses.replace(two, second_pass=None)
+    r1, n1 = event_roads(ev.sp, one, ev.pid)
+    r2, n2 = event_roads(ev.sp, two, ev.pid)
+    assert n2 > n1 and len(r2) > len(r1)
+    np.testing.assert_array_equal(r2.hit[: len(r1.hit)], r1.hit)  # the first pass's, unchanged
+    used = np.zeros(len(ev.sp), dtype=bool)
     used[r1.hit[r1.picked]] = True
-    assert not used[extra_seeds].any()
-    lay = event["lay"][rows]
-    assert np.all(lay[extra_seeds] == np.array([1, 2, 3]))
+    extra = r2.seed_hits[len(r1) :]
+    assert not used[extra[extra >= 0]].any()
 
-    pid = event["pid"][rows]
-    pt = dict(
-        zip(
-            event["particles"]["particle_id"],
-            np.hypot(event["particles"]["px"], event["particles"]["py"]),
-            strict=True,
-        )
-    )
-    n_hits = np.bincount(np.searchsorted(np.unique(pid), pid))
-    nh = dict(zip(np.unique(pid), n_hits, strict=True))
+    n_hits = dict(zip(*np.unique(ev.pid, return_counts=True), strict=True))
 
     def served(r):
-        road = r.road_of_element
-        good = np.bincount(road, weights=r.label, minlength=len(r))
-        return {p for p, k in zip(r.seed_particle, good, strict=True) if p > 0 and k > 0.5 * nh[p]}
+        good = np.bincount(r.road_of_element, weights=r.label, minlength=len(r))
+        return {
+            p
+            for p, k in zip(r.seed_particle.tolist(), good, strict=True)
+            if p > 0 and k > 0.5 * n_hits[p]
+        }
 
-    want = {p for p in nh if p > 0 and pt.get(p, 0) > 0.5 and nh[p] >= 8}
-    s1, s2 = served(r1) & want, served(r2) & want
-    assert s1 <= s2 and len(s2) > len(s1)
+    want = ev.ids[(ev.pt > 0.2) & ev.primary]
+    want = np.array([p for p in want if n_hits.get(p, 0) >= 8])
+    s1, s2 = served(r1), served(r2)
+    e1, e2 = efficiency(want, s1), efficiency(want, s2)
+    assert set(want.tolist()) & s1 <= s2
+    assert e2 > e1 + 0.05, (e1, e2)
 
 
 def test_second_pass_config():
-    from hepml.errors import HepmlError
-    from hepml.tasks.hit_labeller import second_pass_config
-
     cfg = config.validate(
         {
             "hit_labeller": {
-                "seeding": {"min_pt_GeV": 0.3, "n_sigma": 2.0},
-                "second_pass": {"layer_triplets": [[1, 2, 3]], "min_pt_GeV": 0.1},
+                "seeding": {"min_pt_GeV": 0.3, "n_sigma": 3.0},
+                "second_pass": {"min_pt_GeV": 0.1, "skip": True},
             }
         }
     )
     sp = second_pass_config(cfg)
-    assert sp is not None
-    assert sp.layer_triplets == ((1, 2, 3),) and sp.min_pt_GeV == 0.1 and sp.n_sigma == 2.0
+    assert sp is not None and sp.skip and sp.min_pt_GeV == 0.1 and sp.n_sigma == 3.0
+    assert seeding_config(cfg).min_pt_GeV == 0.3 and not seeding_config(cfg).skip
     assert second_pass_config(config.validate({})) is None
-    bad = config.validate({"hit_labeller": {"second_pass": {"layer_triplets": [[2, 1, 3]]}}})
-    with pytest.raises(HepmlError, match=r"hit_labeller\.second_pass\.layer_triplets"):
+    bad = config.validate({"hit_labeller": {"second_pass": {"confirm_hits": 3}}})
+    with pytest.raises(HepmlError, match=r"hit_labeller\.second_pass\.confirm_hits"):
         second_pass_config(bad)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from hepml.reco.building import BuildingConfig, build_tracks
+from hepml.rng import rng as make_rng
 
 CFG = BuildingConfig(threshold=0.5, min_hits=4, merge_min_shared=2)
 
 
 def roads(*elements: list[tuple[int, int, float]]) -> tuple[np.ndarray, ...]:
-    """Flat road arrays from per-road lists of (hit, layer, score)."""
+    """Flat road arrays from per-road lists of (hit, slot, score); a slot is a module (or a layer)."""
     ptr = np.concatenate([[0], np.cumsum([len(r) for r in elements])]).astype(np.int64)
     flat = [e for r in elements for e in r]
     hit = np.array([e[0] for e in flat], dtype=np.int64)
@@ -101,7 +102,7 @@ def test_merging_needs_enough_shared_hits():
 
 
 def test_many_random_roads_give_a_consistent_assignment():
-    rng = np.random.default_rng(3)
+    rng = make_rng(3, "test-building-random-roads")
     n_hits, n_roads = 400, 300
     elements = []
     for _ in range(n_roads):
@@ -116,3 +117,10 @@ def test_many_random_roads_give_a_consistent_assignment():
     assert (counts >= CFG.min_hits).all()
     np.testing.assert_array_equal(ids, np.arange(1, t.n_tracks + 1))
     assert np.all(np.diff(t.confidence) <= 1e-12)  # numbered by decreasing confidence
+
+
+def test_two_hits_of_one_layer_on_overlapping_modules_both_stay():
+    # hits 3 and 4 lie on one layer but on two overlapping modules (slots 30 and 31)
+    road = [(0, 0, 0.9), (1, 10, 0.9), (2, 20, 0.9), (3, 30, 0.8), (4, 31, 0.7), (5, 40, 0.9)]
+    t = build([road], 6)
+    assert t.n_tracks == 1 and (t.track_id == 1).all()

@@ -1,7 +1,7 @@
 """HitBiGRU: a stacked bidirectional GRU labelling every hit of a road (hit_labeller task).
 
-The road is a variable-length sequence of hits (the seed's three hits first, then
-the candidates of each later layer ordered by layer and residual; the features
+The road is a variable-length sequence of hits ordered by path length along the
+seed's helix (two hits of one layer both kept); the features
 are written down in :mod:`hepml.features.roads`). Each hit gets a logit for
 "belongs to the seed's particle". The sequences are packed
 (``nn.utils.rnn.pack_padded_sequence``), so padding never enters the recurrence.
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+
+from hepml.features.roads import N_FEATURES
 
 
 class HitBiGRU(nn.Module):
@@ -30,7 +32,7 @@ class HitBiGRU(nn.Module):
     """
 
     def __init__(
-        self, n_features: int = 16, hidden: int = 32, num_layers: int = 2, dropout: float = 0.0
+        self, n_features: int = N_FEATURES, hidden: int = 32, num_layers: int = 2, dropout: float = 0.0
     ) -> None:
         super().__init__()
         self.n_features = n_features
@@ -64,7 +66,7 @@ class HitBiGRU(nn.Module):
 
     @classmethod
     def example_inputs(
-        cls, n: int, generator: torch.Generator, n_features: int = 16, max_len: int = 24
+        cls, n: int, generator: torch.Generator, n_features: int = N_FEATURES, max_len: int = 24
     ) -> dict[str, torch.Tensor]:
         """Random roads of the documented shapes: ``x`` (n, max_len, F), ``lengths`` (n,)."""
         lengths = torch.randint(3, max_len + 1, (n,), generator=generator, dtype=torch.int64)

@@ -42,14 +42,24 @@ def seeding_config(cfg: dict[str, Any]) -> SeedingConfig:
     return SeedingConfig.from_section_dict(merged, "hit_labeller.seeding")
 
 
-def second_pass_config(cfg: dict[str, Any]) -> SeedingConfig | None:
-    """The second pass: the first pass's seeding with ``hit_labeller.second_pass``'s
-    overrides; None when that section is empty."""
-    over = cfg["hit_labeller"]["second_pass"]
+def _later_pass(cfg: dict[str, Any], key: str) -> SeedingConfig | None:
+    over = cfg["hit_labeller"][key]
     if not over:
         return None
     merged = {**cfg["ghost_filter"]["seeding"], **cfg["hit_labeller"]["seeding"], **over}
-    return SeedingConfig.from_section_dict(merged, "hit_labeller.second_pass")
+    return SeedingConfig.from_section_dict(merged, f"hit_labeller.{key}")
+
+
+def second_pass_config(cfg: dict[str, Any]) -> SeedingConfig | None:
+    """The second pass: the first pass's seeding with ``hit_labeller.second_pass``'s
+    overrides; None when that section is empty."""
+    return _later_pass(cfg, "second_pass")
+
+
+def displaced_pass_config(cfg: dict[str, Any]) -> SeedingConfig | None:
+    """The detached-tracks pass: the first pass's seeding with ``hit_labeller.displaced_pass``'s
+    overrides; None when that section is empty."""
+    return _later_pass(cfg, "displaced_pass")
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,12 @@ class Reconstruction:
     roads: RoadConfig
     building: BuildingConfig
     second_pass: SeedingConfig | None = None
+    displaced_pass: SeedingConfig | None = None
+
+    @property
+    def later_passes(self) -> tuple[SeedingConfig, ...]:
+        """The passes after the first, in order (each seeds the points the earlier ones left)."""
+        return tuple(p for p in (self.second_pass, self.displaced_pass) if p is not None)
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any], detector: Detector | None = None) -> Reconstruction:
@@ -70,13 +86,14 @@ class Reconstruction:
             roads=RoadConfig.from_config(cfg),
             building=BuildingConfig.from_config(cfg),
             second_pass=second_pass_config(cfg),
+            displaced_pass=displaced_pass_config(cfg),
         )
 
 
 def event_roads(
     sp: SpacePoints, reco: Reconstruction, particle_id: np.ndarray | None = None
 ) -> tuple[Roads, int]:
-    """Seeds and roads of one event's space points (both passes); ``(roads, n_seeds)``.
+    """Seeds and roads of one event's space points (every pass); ``(roads, n_seeds)``.
 
     ``particle_id`` (n,) labels the roads (truth); None for real data without it.
     """
@@ -84,10 +101,10 @@ def event_roads(
     seeds = find_seeds(sp, det, reco.seeding)
     roads = build_roads(sp, det, seeds, reco.roads, particle_id)
     n_seeds = len(seeds)
-    if reco.second_pass is not None:
+    for later in reco.later_passes:
         free = sp.surface >= 0
         free[roads.hit[roads.picked]] = False
-        more_seeds = find_seeds(sp, det, reco.second_pass, allowed=free)
+        more_seeds = find_seeds(sp, det, later, allowed=free)
         more = build_roads(sp, det, more_seeds, reco.roads, particle_id)
         roads = Roads.concat([roads, more])
         n_seeds += len(more_seeds)

@@ -467,27 +467,3 @@ def helix_from_beamline(
     return helix_from_truth(
         zero, zero, vz, pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), q, bfield_T
     )
-
-
-def fit_candidates(
-    x: np.ndarray,
-    y: np.ndarray,
-    z: np.ndarray,
-    layer: np.ndarray,
-    resolution: LayerResolution,
-    bfield_T: float,
-    multiple_scattering: bool = True,
-) -> HelixFit:
-    """Two-pass helix fit with per-hit resolutions from :class:`LayerResolution`.
-
-    Shapes: (N, L) with ``layer`` the global layer of each hit (-1 for padding).
-    The first pass uses the measurement resolution alone; the second adds the
-    multiple-scattering term for the momentum of the first pass.
-    """
-    mask = np.asarray(layer) >= 0
-    sr, sz = resolution.hit_sigmas(layer)
-    fit = fit_helix(x, y, z, mask, bfield_T, sr, sz)
-    if multiple_scattering:
-        sr, sz = resolution.hit_sigmas(layer, fit.p_GeV, fit.cot_theta)
-        fit = fit_helix(x, y, z, mask, bfield_T, sr, sz)
-    return fit

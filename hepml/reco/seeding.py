@@ -62,13 +62,16 @@ _P_LOW = 0.8
 class SeedingConfig:
     """Cuts of the triplet seeding (``ghost_filter.seeding``, ``hit_labeller.seeding``). Units: GeV, mm.
 
-    ``volumes``: TrackML volumes whose surfaces seed; ``skip``: also triplets that
-    skip one surface (a missing hit); ``n_sigma``: the third and confirming
+    ``volumes``: TrackML volumes whose surfaces seed; ``triplets``: ``first`` (the
+    first surfaces tracks from the beam line cross among them) or ``all`` (any
+    consecutive ones: particles born inside the detector); ``skip``: also
+    triplets that skip one surface (a missing hit); ``n_sigma``: the third and confirming
     points' windows in standard deviations; ``confirm_hits``: compatible points
     needed on the next surfaces (of ``confirm_surfaces`` looked at).
     """
 
     volumes: tuple[int, ...]
+    triplets: str
     skip: bool
     min_pt_GeV: float
     max_d0_mm: float
@@ -272,6 +275,7 @@ def _third(
         dz_env = 0.5 * (info.z_hi[sc] - info.z_lo[sc])
         with np.errstate(divide="ignore", invalid="ignore"):
             s_c = d.s_b + (z_mid - sp.z[d.b]) / d.cot
+        s_c = np.where(np.isfinite(s_c), s_c, -1.0)  # parallel to the disk: never reaches it
         u = 0.5 * np.abs(k) * s_c
         ok = (s_c > d.s_b) & (u < 0.5 * np.pi)
         r_c = np.where(ok, 2.0 * np.sin(np.minimum(u, 1.5)) / np.maximum(np.abs(k), 1e-12), 0.0)
@@ -325,13 +329,25 @@ def _predict(
     w_b = 1.0 + w_a
     cot = d.cot[rows]
     inv_sin = np.sqrt(1.0 + cot * cot)
-    th = highland_theta0(d.p[rows], info.x_over_x0[sp.surface[b]] * inv_sin, beta=1.0)
+    # material crossed: x/X0 / sin(theta) on barrel layers, / |cos(theta)| on disks
+    inv_cos = inv_sin / np.maximum(np.abs(cot), 1e-3)
+    th = highland_theta0(
+        d.p[rows], info.x_over_x0[sp.surface[b]] * np.where(sp.disk[b], inv_cos, inv_sin), beta=1.0
+    )
+    th_a = highland_theta0(
+        d.p[rows], info.x_over_x0[sp.surface[a]] * np.where(sp.disk[a], inv_cos, inv_sin), beta=1.0
+    )
     path = lever * inv_sin
+    # the doublet's circle passes through the beam line: a kink at a moves the
+    # prediction across the track too, with the lever (s_t - s_a)(s_t - s_b) / s_b
+    leak_a = th_a * inv_sin * np.abs((s_t - s_a) * (s_t - s_b)) / np.maximum(s_b, 1e-3)
     ms = th * path
     disk = bool(info.disk[sc])
     sin_a = np.minimum(np.abs(0.5 * k * r_t), 0.95)
     stretch = 1.0 / np.sqrt(1.0 - sin_a * sin_a)
-    var_t = (w_a * sp.sigma_t[a]) ** 2 + (w_b * sp.sigma_t[b]) ** 2 + (ms * stretch) ** 2
+    var_t = (
+        (w_a * sp.sigma_t[a]) ** 2 + (w_b * sp.sigma_t[b]) ** 2 + (ms**2 + leak_a**2) * stretch**2
+    )
     # longitudinal: z on barrel layers (scattering / sin theta), r on disks (/ |cos theta|)
     var_zl = (w_a * _sigma_z(sp, a, cot)) ** 2 + (w_b * _sigma_z(sp, b, cot)) ** 2
     if disk:
@@ -406,7 +422,8 @@ class Circles:
         return cls(x[:, 0] + ux, y[:, 0] + uy, radius, cot)
 
     def d0(self) -> np.ndarray:
-        return np.where(np.isfinite(self.radius), np.hypot(self.xc, self.yc) - self.radius, 0.0)
+        with np.errstate(invalid="ignore"):  # straight lines: inf - inf, masked
+            return np.where(np.isfinite(self.radius), np.hypot(self.xc, self.yc) - self.radius, 0.0)
 
 
 def _circle_cuts(
@@ -437,8 +454,13 @@ def find_seeds(
     surf = {s.index for s in det.surfaces if s.volume_id in cfg.volumes}
     if not surf:
         raise HepmlError(f"seeding.volumes: no detector surface in volumes {list(cfg.volumes)}")
-    positions = ((0, 1, 2), (1, 2, 3)) + (((0, 1, 3), (0, 2, 3)) if cfg.skip else ())
-    kinds = list(graph.early_triplets(surf, positions))
+    if cfg.triplets == "all":
+        kinds = list(graph.triplets_within(surf))
+        if cfg.skip:
+            kinds += graph.triplets_within(surf, skips=True)
+    else:
+        positions = ((0, 1, 2), (1, 2, 3)) + (((0, 1, 3), (0, 2, 3)) if cfg.skip else ())
+        kinds = list(graph.early_triplets(surf, positions))
     info = _surface_info(det)
     present = np.bincount(sp.surface[sp.surface >= 0], minlength=len(det.surfaces)) > 0
     ok_pts = sp.surface >= 0 if allowed is None else (sp.surface >= 0) & allowed
