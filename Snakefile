@@ -13,6 +13,13 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/build.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+
+
+if REAL:  # evaluate.trackml_dir/sample exists (else a note, see common.smk)
+
+    include: "workflow/rules/real.smk"
+
+
 include: "workflow/rules/report.smk"
 
 
@@ -23,3 +30,4 @@ localrules:
 rule all:
     input:
         f"{R}/report/index.html",
+        REAL_METRICS,

@@ -9,6 +9,7 @@
     hepml report        --config FILE --input DIR... --out report.html
     hepml reconstruct   --input DIR --event eventNNNNNNNNN --out submission.csv
     hepml score         --input DIR --event eventNNNNNNNNN --submission submission.csv
+    hepml real-trackml  --input DIR --event eventNNNNNNNNN --submission METHOD=FILE... --config FILE --out DIR
 
 TASK is one of :data:`hepml.tasks.TASKS`. A user mistake (bad config, missing
 file, unwritable output) ends with one line on stderr and exit status 2; no
@@ -41,6 +42,10 @@ VERBS: dict[str, tuple[str, str]] = {
     "compare-real": (
         "hepml.evaluate.compare_cli",
         "compare a simulated event with a real TrackML event",
+    ),
+    "real-trackml": (
+        "hepml.evaluate.real_trackml",
+        "score reconstructed real TrackML events beside the own simulation",
     ),
     "detector": ("hepml.detector.cli", "print the detector's surfaces; write its detectors.csv"),
 }

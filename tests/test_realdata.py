@@ -474,3 +474,207 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(
     assert message in lines[0]
     assert captured.out == ""
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------- hepml real-trackml
+RT_PLOTS = {"efficiency_pt.png", "efficiency_eta.png", "real_vs_sim_eta.png", "real_vs_sim.png"}
+
+
+@pytest.fixture(scope="module")
+def submissions(
+    tmp_path_factory: pytest.TempPathFactory, real_event: tuple[pd.DataFrame, pd.DataFrame]
+) -> dict[str, Path]:
+    """The sample's truth as a submission (every particle one track, noise in none), and the
+    road follower's reconstruction of it (``hepml reconstruct``, default config)."""
+    hits, _ = real_event
+    d = tmp_path_factory.mktemp("real_trackml")
+    pid = hits["particle_id"].to_numpy()
+    _, dense = np.unique(pid, return_inverse=True)
+    perfect = d / "perfect.csv"
+    pd.DataFrame({"hit_id": hits["hit_id"], "track_id": np.where(pid > 0, dense + 1, 0)}).to_csv(
+        perfect, index=False
+    )
+    cfg = d / "config.yaml"
+    cfg.write_text(f"seed: 7\nworkflow: {{results: '{d / 'results'}'}}\n")
+    follower = d / "road_follower.csv"
+    args = ["--input", str(SAMPLE), "--event", EVENT, "--config", str(cfg)]
+    assert main(["reconstruct", *args, "--method", "road_follower", "--out", str(follower)]) == 0
+    own = d / "own.json"  # the layout of the hit labeller's metrics.json
+    rows = {
+        m: {
+            "trackml_score": s,
+            "efficiency": 0.99,
+            "fake_rate": 0.02,
+            "duplicate_rate": 0.0,
+            "n_reconstructable": 900,
+            "n_found": 891,
+            "n_tracks": 4000,
+            "n_fake": 80,
+            "n_duplicate": 0,
+        }
+        for m, s in (("bigru", 0.888), ("road_follower", 0.877))
+    }
+    eta = {
+        m: {
+            "0.0-0.5": 0.995,
+            "0.5-1.0": 0.99,
+            "1.0-1.5": 0.99,
+            "1.5-2.0": 0.98,
+            "2.0-2.5": 0.98,
+            "2.5-3.0": 0.97,
+            "3.0-4.0": None,
+        }
+        for m in rows
+    }
+    own.write_text(
+        json.dumps(
+            {
+                "network": "bigru",
+                "tracking": rows,
+                "efficiency_by_abs_eta": eta,
+                "test_sample": {"events": 2},
+            }
+        )
+    )
+    return {"perfect": perfect, "road_follower": follower, "config": cfg, "own": own}
+
+
+def real_trackml(subs: dict[str, Path], out: Path, *items: str, own: bool = True) -> int:
+    args = [
+        "real-trackml",
+        "--input",
+        str(SAMPLE),
+        "--event",
+        EVENT,
+        "--config",
+        str(subs["config"]),
+        "--out",
+        str(out),
+        "--submission",
+        *items,
+    ]
+    return main([*args, "--own-sim", str(subs["own"])] if own else args)
+
+
+@needs_sample
+def test_real_trackml_truth_scores_one_and_the_follower_finds_most(
+    submissions: dict[str, Path],
+    real_event: tuple[pd.DataFrame, pd.DataFrame],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The truth as a submission scores 1 with every reconstructable particle found; the road
+    follower on the default config finds >= 75% (0.849, 45 of 53, when written) and scores
+    >= 0.5 (0.577), and the verb's numbers are those of ``hepml score``; the own simulation
+    sits beside them."""
+    hits, particles = real_event
+    out = tmp_path / "rt"
+    rc = real_trackml(
+        submissions,
+        out,
+        f"bigru={submissions['perfect']}",
+        f"road_follower={submissions['road_follower']}",
+    )
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["section"] == "Real TrackML" and m["real_event"] == EVENT
+    # reconstructable, counted here by hand: pT > 1 GeV and >= 5 hits
+    nh = hits[hits["particle_id"] > 0].groupby("particle_id").size()
+    p = particles.set_index("particle_id").loc[nh.index]
+    n_rec = int(((np.hypot(p["px"], p["py"]) > 1.0) & (nh >= 5)).sum())
+
+    real = f"real {EVENT}"
+    truth = m["tracking"][f"bigru, {real}"]
+    assert truth["trackml_score"] == pytest.approx(1.0, abs=1e-9)
+    assert truth["efficiency"] == 1.0 and truth["n_reconstructable"] == n_rec
+    assert truth["fake_rate"] == 0.0 and truth["duplicate_rate"] == 0.0
+    eta = m["efficiency_by_abs_eta"][f"bigru, {real}"]
+    assert all(v in (None, 1.0) for v in eta.values())
+    found = m["found_by_abs_eta"][f"bigru, {real}"]
+    assert sum(int(f.split("/")[1]) for f in found.values()) == n_rec  # ETA_BINS cover |eta| < 4
+
+    rf = m["tracking"][f"road_follower, {real}"]
+    assert rf["efficiency"] >= 0.75 and rf["trackml_score"] >= 0.5
+    assert rf["n_reconstructable"] == n_rec
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "score",
+                "--input",
+                str(SAMPLE),
+                "--event",
+                EVENT,
+                "--submission",
+                str(submissions["road_follower"]),
+            ]
+        )
+        == 0
+    )
+    printed = dict(ln.split()[:2] for ln in capsys.readouterr().out.splitlines()[1:])
+    for key, name in (
+        ("trackml_score", "trackml_score"),
+        ("efficiency", "efficiency"),
+        ("fake_rate", "fake_rate"),
+        ("duplicate_rate", "duplicate_rate"),
+    ):
+        assert rf[key] == pytest.approx(float(printed[name]), abs=1e-6), key
+    for b, v in m["efficiency_by_abs_eta"][f"road_follower, {real}"].items():
+        shown = printed[f"efficiency_abs_eta_{b}"]
+        assert (v is None) if shown == "n/a" else v == pytest.approx(float(shown), abs=1e-6)
+
+    own = json.loads(submissions["own"].read_text())
+    for meth in ("bigru", "road_follower"):
+        assert (
+            m["tracking"][f"{meth}, own simulation"]["trackml_score"]
+            == own["tracking"][meth]["trackml_score"]
+        )
+        assert (
+            m["efficiency_by_abs_eta"][f"{meth}, own simulation"]
+            == own["efficiency_by_abs_eta"][meth]
+        )
+    assert set(m["plots"]) == RT_PLOTS and {q.name for q in out.glob("*.png")} == RT_PLOTS
+
+    # without the own simulation: the real event alone, and no comparison plots (stale ones removed)
+    assert (
+        real_trackml(submissions, out, f"road_follower={submissions['road_follower']}", own=False)
+        == 0
+    )
+    m2 = json.loads((out / "metrics.json").read_text())
+    assert list(m2["tracking"]) == [f"road_follower, {real}"] and m2["own_simulation"] == "none"
+    assert {q.name for q in out.glob("*.png")} == {"efficiency_pt.png", "efficiency_eta.png"}
+
+
+@needs_sample
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("malformed", "is not METHOD=FILE"),
+        ("missing_submission", "does not exist"),
+        ("unknown_hit", "absent from the event"),
+        ("own_without_method", "no 'tracking.extra' block"),
+    ],
+)
+def test_real_trackml_bad_input_is_one_line_and_writes_nothing(
+    case: str,
+    message: str,
+    submissions: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    item = f"road_follower={submissions['road_follower']}"
+    if case == "malformed":
+        item = str(submissions["road_follower"])
+    elif case == "missing_submission":
+        item = f"road_follower={tmp_path / 'none.csv'}"
+    elif case == "unknown_hit":
+        bad = tmp_path / "bad.csv"
+        bad.write_text("hit_id,track_id\n1,1\n99999999,1\n")
+        item = f"road_follower={bad}"
+    elif case == "own_without_method":
+        item = f"extra={submissions['road_follower']}"
+    out = tmp_path / "out"
+    assert real_trackml(submissions, out, item) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not out.exists()

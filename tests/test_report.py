@@ -153,3 +153,159 @@ def test_number_format() -> None:
         "n/a",
         "&infin;",
     ]
+
+
+# --------------------------------------------------------------------------- real-data sections
+def _table_after(page: str, heading: str) -> tuple[list[str], list[list[str]]]:
+    """Header cells and body rows (cell texts, tags stripped) of the table after ``heading``."""
+    i = page.index(f">{heading}</h3>")
+    table = page[i : page.index("</table>", i)]
+    strip = lambda c: re.sub(r"<[^>]+>", "", c).replace("&#10003; ", "").replace("&#10007; ", "")  # noqa: E731
+    head = [strip(c) for c in re.findall(r"<th[^>]*>(.*?)</th>", table.split("</thead>")[0])]
+    body = table.split("<tbody>")[1]
+    rows = [
+        [strip(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r)]
+        for r in body.split("</tr>")
+        if "<td" in r
+    ]
+    return head, rows
+
+
+def make_section(root: Path, name: str, data: dict, pngs: dict[str, str]) -> Path:
+    d = root / name
+    d.mkdir(parents=True)
+    for png in pngs:
+        plots.plot_histograms(d / png, np.linspace(0, 1, 5), {"a": np.array([0.1, 0.6])}, "x")
+    (d / "metrics.json").write_text(json.dumps({**data, "plots": pngs}))
+    return d
+
+
+def test_report_real_data_sections(tmp_path: Path, cfg: Path) -> None:
+    """Both real-data sections from small synthetic metrics: the comparison as figure, hepml,
+    real, band, in band? (an out-of-band row marked "no", an unbanded one "n/a"), the real
+    event beside the own simulation with readable headings, and every plot embedded."""
+    from hepml.evaluate import compare_cli, real_trackml
+
+    cmp = make_section(
+        tmp_path,
+        "compare_real",
+        {
+            "section": compare_cli.SECTION,
+            "real_event": "event000000001",
+            "all_in_band": False,
+            "out_of_band": "noise_share",
+            "comparison": {
+                "noise_share": {
+                    "what": "noise hits over all hits",
+                    "sim": 0.05,
+                    "real": 0.15,
+                    "ratio": 1 / 3,
+                    "difference": -0.1,
+                    "band": "ratio 0.5-1.6",
+                    "ok": False,
+                },
+                "double_hit_share": {
+                    "what": "pairs with 2+ hits",
+                    "sim": 0.3,
+                    "real": 0.278,
+                    "ratio": 1.08,
+                    "difference": 0.022,
+                    "band": "ratio 0.6-1.5",
+                    "ok": True,
+                },
+                "secondary_share": {
+                    "what": "<secondaries>",
+                    "sim": 0.2,
+                    "real": 0.24,
+                    "ratio": 0.83,
+                    "difference": -0.04,
+                    "band": "none (reported)",
+                    "ok": None,
+                },
+            },
+            "tables": compare_cli.TABLES,
+        },
+        {"hits_per_particle.png": "hits per particle", "particle_pt.png": "pT"},
+    )
+    real = "real event000000001"
+    row = {
+        "trackml_score": 0.72,
+        "efficiency": 0.906,
+        "fake_rate": 0.0,
+        "duplicate_rate": 0.0,
+        "n_reconstructable": 53,
+        "n_found": 48,
+        "n_tracks": 274,
+        "n_fake": 0,
+        "n_duplicate": 0,
+    }
+    own = {**row, "trackml_score": 0.877, "efficiency": 0.993, "n_tracks": 5000}
+    rt = make_section(
+        tmp_path,
+        "real_trackml",
+        {
+            "section": real_trackml.SECTION,
+            "selection": "pT > 1 GeV, >= 5 hits",
+            "tracking": {f"road_follower, {real}": row, "road_follower, own simulation": own},
+            "efficiency_by_abs_eta": {
+                f"road_follower, {real}": {"0.0-0.5": 0.78, "0.5-1.0": None},
+                "road_follower, own simulation": {"0.0-0.5": 0.99, "0.5-1.0": 0.98},
+            },
+            "tables": real_trackml.TABLES,
+        },
+        dict.fromkeys(real_trackml.PLOTS, "caption"),
+    )
+    out = tmp_path / "report" / "index.html"
+    assert (
+        main(["report", "--config", str(cfg), "--input", str(cmp), str(rt), "--out", str(out)]) == 0
+    )
+    page = out.read_text()
+    assert "<h2>Simulation against real TrackML</h2>" in page and "<h2>Real TrackML</h2>" in page
+    assert page.index("<h2>Simulation against real TrackML</h2>") < page.index(
+        "<h2>Real TrackML</h2>"
+    )
+
+    head, rows = _table_after(page, compare_cli.TABLES["comparison"]["title"])
+    assert head == ["figure", "hepml", "real", "band", "in band?"]
+    assert rows == [
+        ["noise hits over all hits", "0.0500", "0.1500", "ratio 0.5-1.6", "no"],
+        ["pairs with 2+ hits", "0.3000", "0.2780", "ratio 0.6-1.5", "yes"],
+        ["&lt;secondaries&gt;", "0.2000", "0.2400", "none (reported)", "n/a"],
+    ]
+    head, rows = _table_after(page, real_trackml.TABLES["tracking"]["title"])
+    assert head == [
+        "method, sample",
+        "TrackML score",
+        "efficiency",
+        "fake rate",
+        "duplicate rate",
+        "reconstructable",
+        "found",
+        "tracks",
+    ]
+    assert rows == [
+        [f"road_follower, {real}", "0.7200", "0.9060", "0", "0", "53", "48", "274"],
+        ["road_follower, own simulation", "0.8770", "0.9930", "0", "0", "53", "48", "5,000"],
+    ]
+    head, rows = _table_after(page, real_trackml.TABLES["efficiency_by_abs_eta"]["title"])
+    assert head == ["method, sample", "0.0-0.5", "0.5-1.0"]
+    assert rows[0] == [f"road_follower, {real}", "0.7800", "n/a"]
+    assert page.count("data:image/png;base64,") == 2 + len(real_trackml.PLOTS)
+    for png in real_trackml.PLOTS:
+        assert f"<b>{png}</b>" in page
+
+
+def test_malformed_tables_block_is_a_one_line_error(
+    tmp_path: Path, cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = make_section(
+        tmp_path,
+        "s",
+        {"section": "S", "x": {"a": {"b": 1}}, "tables": {"x": {"columns": {"b": 3}}}},
+        {},
+    )
+    out = tmp_path / "index.html"
+    assert main(["report", "--config", str(cfg), "--input", str(d), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tables.x.columns" in err and str(d / "metrics.json") in err
+    assert not out.exists()

@@ -14,7 +14,8 @@ figures of :mod:`hepml.evaluate.realdata` for both and writes to ``DIR``:
   from, ``comparison`` (``{figure: {what, sim, real, ratio, difference, band,
   ok}}``; ``ok`` is null for a figure reported without a band), ``all_in_band``,
   ``out_of_band``, the events' counts, the double-hit share per volume, the RMS
-  local residuals in pitches, and ``plots`` (file -> caption);
+  local residuals in pitches, ``plots`` (file -> caption) and ``tables`` (how
+  :mod:`hepml.evaluate.report` lays out the tables, :data:`TABLES`);
 * PNG plots: hits per particle, hit share per (volume, layer), particle pT and
   eta, double-hit share per volume, local residuals (:data:`PLOTS`).
 
@@ -62,6 +63,21 @@ PLOTS: dict[str, str] = {
         "(measured minus true), in pitches, per sensor technology, along u and v; dashed: uniform "
         "over one pitch, whose RMS is pitch/sqrt(12) = 0.289 pitch. The outer bins hold the overflow."
     ),
+}
+
+
+#: How the report lays out the tables (:mod:`hepml.evaluate.report`): the comparison as
+#: figure, hepml, real, band, in band? (ratio and difference stay in metrics.json).
+TABLES: dict[str, dict[str, Any]] = {
+    "comparison": {
+        "title": "hepml simulation against the real event",
+        "row_header": "figure",
+        "row_label": "what",
+        "columns": {"sim": "hepml", "real": "real", "band": "band", "ok": "in band?"},
+    },
+    "events": {"title": "events compared", "row_header": "event"},
+    "double_hit_share_by_volume": {"title": "double-hit share per volume"},
+    "residual_rms_in_pitches": {"title": "RMS local residual [pitch]"},
 }
 
 
@@ -319,6 +335,7 @@ def comparison_metrics(
     if notes:
         data["notes"] = " ".join(notes)
     data["plots"] = {name: PLOTS[name] for name in plots}
+    data["tables"] = TABLES
     return data
 
 

@@ -14,11 +14,15 @@ fetched from elsewhere: the page reads offline.
 
 An input whose ``metrics.json`` has a ``section`` key (a string: the heading)
 is a section of its own rather than a task, e.g. ``hepml compare-real``'s
-"Simulation against real TrackML": it needs neither ``network`` nor ``rocs``
-and is rendered with the same blocks and plots.
+"Simulation against real TrackML" and ``hepml real-trackml``'s "Real TrackML":
+it needs neither ``network`` nor ``rocs`` and is rendered with the same blocks
+and plots. Such a section may lay out its row tables with an optional
+``"tables": {block: {"title": heading, "row_header": first column's heading,
+"row_label": the row's key whose value names the row (instead of the row's
+name), "columns": {key: heading}}}`` (only those columns, in that order).
 
 Rendering of the task-specific blocks (every key but ``network``, ``rocs``,
-``section`` and ``plots``):
+``section``, ``tables`` and ``plots``):
 
 * numbers, strings and short lists at the top level: one "summary" table;
 * ``{"labels": [...], "matrix": [[...]]}``: a confusion matrix (rows: true
@@ -54,7 +58,7 @@ from hepml.errors import HepmlError
 from hepml.evaluate.roc import read_metrics
 from hepml.io import atomic_write_text
 
-RESERVED = ("network", "rocs", "plots", "section")
+RESERVED = ("network", "rocs", "plots", "section", "tables")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 CSS = """
@@ -219,22 +223,35 @@ def _cell(v: Any) -> str:
     return f"<td>{fmt(v)}</td>"
 
 
-def _row_table(rows: Mapping[str, Mapping[str, Any]]) -> str:
-    cols: list[str] = []
-    for r in rows.values():
-        cols += [c for c in r if c not in cols]
-    head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
+def _row_table(
+    rows: Mapping[str, Mapping[str, Any]], layout: Mapping[str, Any] | None = None
+) -> str:
+    """A row per key; ``layout`` (a ``tables`` entry) may pick and name the columns."""
+    layout = layout or {}
+    picked = layout.get("columns")
+    if isinstance(picked, Mapping) and picked:
+        cols = [str(c) for c in picked]
+        headers = [str(h) for h in picked.values()]
+    else:
+        cols = []
+        for r in rows.values():
+            cols += [c for c in r if c not in cols]
+        headers = cols
+    label = layout.get("row_label")
+    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
     body = "".join(
-        f"<tr><td class='name'>{_esc(k)}</td>" + "".join(_cell(r.get(c)) for c in cols) + "</tr>"
+        f"<tr><td class='name'>{_esc(r.get(label, k) if label else k)}</td>"
+        + "".join(_cell(r.get(c)) for c in cols)
+        + "</tr>"
         for k, r in rows.items()
     )
-    return (
-        f"<table><thead><tr><th class='name'></th>{head}</tr></thead><tbody>{body}</tbody></table>"
-    )
+    corner = _esc(layout.get("row_header", ""))
+    return f"<table><thead><tr><th class='name'>{corner}</th>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _block(name: str, value: Any, level: int) -> str:
-    h = f"<h{level}>{_esc(name)}</h{level}>"
+def _block(name: str, value: Any, level: int, layout: Mapping[str, Any] | None = None) -> str:
+    layout = layout or {}
+    h = f"<h{level}>{_esc(layout.get('title', name))}</h{level}>"
     if _is_confusion(value):
         return h + _confusion_table(value)
     if isinstance(value, Mapping):
@@ -245,7 +262,7 @@ def _block(name: str, value: Any, level: int) -> str:
             and not _is_confusion(v)
             for v in value.values()
         ):
-            return h + _row_table(value)
+            return h + _row_table(value, layout)
         scalars = {k: v for k, v in value.items() if _is_scalar(v)}
         parts = [h, _kv_table(scalars)] if scalars else [h]
         parts += [_block(k, v, min(level + 1, 6)) for k, v in value.items() if not _is_scalar(v)]
@@ -326,7 +343,31 @@ def _read_section(path: Path) -> dict[str, Any] | None:
         raise HepmlError(
             f"metrics file '{path}': key 'plots' is not an object of file name -> caption"
         )
+    _check_tables(path, data.get("tables"))
     return data
+
+
+_TABLE_KEYS = ("title", "row_header", "row_label", "columns")
+
+
+def _check_tables(path: Path, tables: Any) -> None:
+    """The optional ``tables`` block: ``{block: {title, row_header, row_label, columns}}``."""
+    if tables is None:
+        return
+    if not isinstance(tables, Mapping):
+        raise HepmlError(f"metrics file '{path}': key 'tables' is not an object")
+    for block, layout in tables.items():
+        where = f"metrics file '{path}': key 'tables.{block}"
+        if not isinstance(layout, Mapping):
+            raise HepmlError(f"{where}' is not an object")
+        for k, v in layout.items():
+            if k not in _TABLE_KEYS:
+                raise HepmlError(f"{where}.{k}' is unknown (allowed: {', '.join(_TABLE_KEYS)})")
+            if k == "columns":
+                if not isinstance(v, Mapping) or not all(isinstance(h, str) for h in v.values()):
+                    raise HepmlError(f"{where}.columns' is not an object of column -> header")
+            elif not isinstance(v, str):
+                raise HepmlError(f"{where}.{k}' is not a string")
 
 
 def _section(task: TaskMetrics) -> str:
@@ -341,7 +382,8 @@ def _section(task: TaskMetrics) -> str:
     scalars = {k: v for k, v in blocks.items() if _is_scalar(v)}
     if scalars:
         out.append("<h3>summary</h3>" + _kv_table(scalars))
-    out += [_block(k, v, 3) for k, v in blocks.items() if not _is_scalar(v)]
+    tables = m.get("tables") or {}
+    out += [_block(k, v, 3, tables.get(k)) for k, v in blocks.items() if not _is_scalar(v)]
     plots = m.get("plots") or {}
     figures = _figures(task.directory, plots)
     if figures:

@@ -124,7 +124,7 @@ def reconstruct(args: argparse.Namespace) -> None:
     )
 
 
-def _read_submission(path: Path) -> pd.DataFrame:
+def read_submission(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise HepmlError(f"submission file '{path}' does not exist")
     try:
@@ -154,7 +154,7 @@ def score(args: argparse.Namespace) -> None:
         raise HepmlError(
             f"event '{args.event}' in '{args.input}' has no truth ({args.event}-truth.csv and {args.event}-particles.csv): cannot score"
         )
-    sub = _read_submission(args.submission)
+    sub = read_submission(args.submission)
     if "weight" in hits.columns:  # the truth file's own weights
         hits["weight"] = hits["weight"].to_numpy(np.float64)
     else:

@@ -82,3 +82,55 @@ def task_sim(task, split):
     train, test = TASK_SHARDS[src]
     shards = train if split == "train" else test
     return [f"{R}/sim/{src}/shard{k}.root" for k in shards]
+
+
+# Real TrackML data (evaluate.trackml_dir, evaluate.real_event): the compare_real and
+# real_trackml rules run only when its sample/ folder exists. Without it the workflow
+# still runs, with a one-line note; a named event that the folder lacks is an error.
+def _real_data():
+    from pathlib import Path
+
+    from hepml.evaluate.compare_cli import default_detectors
+    from hepml.io import trackml_file
+
+    ev = config["evaluate"]
+    # `snakemake --config evaluate='{trackml_dir: null}'` passes the string 'null'
+    # (nested --config values arrive as strings), so that and '' also mean null
+    if ev.get("trackml_dir") is None or str(ev["trackml_dir"]).strip() in ("", "null", "~"):
+        print(
+            "hepml: note: evaluate.trackml_dir is null: the real TrackML sections "
+            "(compare_real, real_trackml) are left out",
+            file=sys.stderr,
+        )
+        return None
+    sample = Path(str(ev["trackml_dir"])) / "sample"
+    if not sample.is_dir():
+        print(
+            f"hepml: note: no real TrackML data ('{sample}' does not exist; evaluate.trackml_dir): "
+            "the real TrackML sections (compare_real, real_trackml) are left out",
+            file=sys.stderr,
+        )
+        return None
+    event = ev["real_event"]
+    files = {kind: trackml_file(sample, event, kind) for kind in ("hits", "truth", "particles")}
+    missing = [k for k, p in files.items() if not p.is_file()]
+    if missing:
+        sys.exit(
+            f"hepml: error: evaluate.real_event: '{sample}' has no {event}-{missing[0]}.csv[.gz]"
+        )
+    return {
+        "sample": str(sample),
+        "event": event,
+        "files": [str(p) for p in files.values()],
+        "detectors": default_detectors(sample),
+    }
+
+
+REAL = _real_data()
+# the hit labeller's two methods, reconstructed on the real event
+REAL_METHODS = ("bigru", "road_follower")
+REAL_METRICS = (
+    [f"{R}/evaluate/compare_real/metrics.json", f"{R}/evaluate/real_trackml/metrics.json"]
+    if REAL
+    else []
+)

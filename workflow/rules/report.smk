@@ -4,7 +4,8 @@
 rule report:
     input:
         config=CONFIG,
-        metrics=expand(f"{R}/evaluate/{{task}}/metrics.json", task=list(TASKS)),
+        # the tasks, then the real-data sections when the data exist (common.smk)
+        metrics=expand(f"{R}/evaluate/{{task}}/metrics.json", task=list(TASKS)) + REAL_METRICS,
     output:
         report(
             f"{R}/report/index.html",
