@@ -11,7 +11,7 @@ import pytest
 
 from hepml import config
 from hepml.cli import main
-from hepml.detector.layers import TrackerGeometry
+from hepml.detector import load_detector
 from hepml.errors import HepmlError
 from hepml.io import (
     HIT_COLUMNS,
@@ -25,6 +25,7 @@ from hepml.io import (
     write_tracker_root,
     write_trackml_csv,
 )
+from hepml.rng import rng as make_rng
 from hepml.sim.tracker import TrackerSimConfig, simulate_events
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,9 +35,11 @@ TEST_CONFIG = ROOT / "config" / "test.yaml"
 @pytest.fixture(scope="module")
 def events() -> tuple[pd.DataFrame, pd.DataFrame]:
     cfg = config.load(TEST_CONFIG)
-    geo = TrackerGeometry.from_config(cfg)
     hits, parts = simulate_events(
-        geo, TrackerSimConfig.from_config(cfg), np.array([7, 12]), np.random.default_rng(0)
+        load_detector(cfg),
+        TrackerSimConfig.from_config(cfg),
+        np.array([7, 12]),
+        make_rng(0, "test-io"),
     )
     return hits, parts
 
@@ -220,8 +223,8 @@ def test_simulate_cli_bad_shard(
             "key 'tracker.simulation.eta_max': value -1 is out of range",
         ),
         (
-            "tracker:\n  simulation:\n    noise_per_layer: lots\n",
-            "key 'tracker.simulation.noise_per_layer': expected number",
+            "tracker:\n  simulation:\n    noise_per_module: lots\n",
+            "key 'tracker.simulation.noise_per_module': expected number",
         ),
     ],
 )
@@ -263,9 +266,19 @@ def test_simulate_cli_writes_the_shard(tmp_path: Path, capsys: pytest.CaptureFix
     cfg = config.load(TEST_CONFIG)
     per = cfg["workflow"]["tracker_events_per_shard"]
     assert sorted(parts.event_id.unique()) == list(range(per, 2 * per))
-    assert len(parts) == per * (
+    # the primaries, plus V0 daughters and secondaries of hadronic interactions
+    assert len(parts) >= per * (
         cfg["tracker"]["simulation"]["n_particles"] + cfg["tracker"]["simulation"]["n_high_pt"]
     )
+    # the file holds what the library simulates for the shard's random stream
+    h_mem, p_mem = simulate_events(
+        load_detector(cfg),
+        TrackerSimConfig.from_config(cfg),
+        np.arange(per, 2 * per),
+        make_rng(cfg["seed"], "tracker", 1),
+    )
+    pd.testing.assert_frame_equal(hits, h_mem)
+    pd.testing.assert_frame_equal(parts, p_mem)
     assert len(hits) > 0 and _listing(tmp_path) == ["sim", "sim/shard1.root"]
 
 

@@ -25,10 +25,19 @@ from hepml.errors import HepmlError
 class Field(Protocol):
     """What propagation needs of a field."""
 
-    #: True when the field is the same everywhere (exact helices, no stepping).
-    uniform: bool
-    #: Bz at the origin (T).
-    central_T: float
+    @property
+    def uniform(self) -> bool:
+        """True when the field is the same everywhere (exact helices, no stepping)."""
+        ...
+
+    @property
+    def central_T(self) -> float:
+        """Bz at the origin (T)."""
+        ...
+
+    def bz_axis(self, z: np.ndarray) -> np.ndarray:
+        """Bz (T) on the axis at z (mm)."""
+        ...
 
     def at(
         self, x: np.ndarray, y: np.ndarray, z: np.ndarray
@@ -143,6 +152,8 @@ class SolenoidField:
     grid_mm: float = 10.0
     uniform: bool = False
     _table: tuple[np.ndarray, np.ndarray] = field(init=False, repr=False, compare=False)
+    #: (8, cells) the four corners of every table cell, B_r then B_z: one gather per lookup
+    _corners: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not (self.radius_mm > 0 and self.half_length_mm > 0):
@@ -157,11 +168,16 @@ class SolenoidField:
         br, bz = ideal_solenoid(rr, zz, self.radius_mm, self.half_length_mm)
         _, bz0 = ideal_solenoid(np.zeros(1), np.zeros(1), self.radius_mm, self.half_length_mm)
         scale = self.central_T / float(bz0[0])
-        object.__setattr__(self, "_table", (br * scale, bz * scale))
+        br, bz = br * scale, bz * scale
+        object.__setattr__(self, "_table", (br, bz))
+        corners = [
+            t[a : nr - 1 + a, b : nz - 1 + b] for t in (br, bz) for b in (0, 1) for a in (0, 1)
+        ]
+        object.__setattr__(self, "_corners", np.stack([c.ravel() for c in corners]))
 
     def rz(self, r: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(B_r, B_z) in tesla at cylindrical (r, z), bilinear in the table (clamped at its edge)."""
-        br_t, bz_t = self._table
+        br_t = self._table[0]
         az = np.abs(z)
         fr = np.minimum(np.asarray(r) / self.grid_mm, br_t.shape[0] - 1.000001)
         fz = np.minimum(az / self.grid_mm, br_t.shape[1] - 1.000001)
@@ -173,18 +189,9 @@ class SolenoidField:
         w10 = tr * (1 - tz)
         w01 = (1 - tr) * tz
         w11 = tr * tz
-        br = (
-            br_t[i, j] * w00
-            + br_t[i + 1, j] * w10
-            + br_t[i, j + 1] * w01
-            + br_t[i + 1, j + 1] * w11
-        )
-        bz = (
-            bz_t[i, j] * w00
-            + bz_t[i + 1, j] * w10
-            + bz_t[i, j + 1] * w01
-            + bz_t[i + 1, j + 1] * w11
-        )
+        c = self._corners.take(i * (br_t.shape[1] - 1) + j, axis=1)
+        br = c[0] * w00 + c[1] * w10 + c[2] * w01 + c[3] * w11
+        bz = c[4] * w00 + c[5] * w10 + c[6] * w01 + c[7] * w11
         return np.copysign(br, z), bz
 
     def bz_axis(self, z: np.ndarray) -> np.ndarray:

@@ -201,11 +201,17 @@ def helix_move(
     state[_DZ] = pz_ + qz * c + wz * s
 
 
-def _field_step(st: np.ndarray, field: Field, h: np.ndarray) -> None:
+def _field_step(
+    st: np.ndarray,
+    field: Field,
+    h: np.ndarray,
+    b0: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> None:
     """One classical 4th-order Runge-Kutta step of path ``h`` in a non-uniform field, in place.
 
     The equations of motion dx/ds = d, dd/ds = (q GEV_PER_T_MM / p) d x B(x)
-    (the RKN form ATLAS and ACTS integrate), four field evaluations per step.
+    (the RKN form ATLAS and ACTS integrate), four field evaluations per step
+    (three when ``b0``, the field at the start, is given).
     Measured in the default solenoid: 0.6 um after 200 mm in 100 mm steps for a
     0.2 GeV track (against 0.5 mm steps), 0.02 um at 1 GeV.
     """
@@ -213,11 +219,13 @@ def _field_step(st: np.ndarray, field: Field, h: np.ndarray) -> None:
     x0 = st[_X : _Z + 1]
     d0 = st[_DX : _DZ + 1]
 
-    def accel(x: np.ndarray, d: np.ndarray) -> np.ndarray:
-        bx, by, bz = field.at(x[0], x[1], x[2])
+    def accel(
+        x: np.ndarray, d: np.ndarray, b: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
+        bx, by, bz = field.at(x[0], x[1], x[2]) if b is None else b
         return k * np.stack([d[1] * bz - d[2] * by, d[2] * bx - d[0] * bz, d[0] * by - d[1] * bx])
 
-    a1 = accel(x0, d0)
+    a1 = accel(x0, d0, b0)
     half = 0.5 * h
     d1 = d0 + half * a1
     a2 = accel(x0 + half * d0, d1)
@@ -391,7 +399,8 @@ def propagate(
             break
         x, y, z, dx, dy, dz = st[_X], st[_Y], st[_Z], st[_DX], st[_DY], st[_DZ]
         r = np.sqrt(x * x + y * y)
-        bz = field.at(x, y, z)[2] if not field.uniform else field.central_T
+        b_start = None if field.uniform else field.at(x, y, z)
+        bz = field.central_T if b_start is None else b_start[2]
         omega = -st[_Q] * GEV_PER_T_MM * bz / st[_P]
         # next cylinder outwards and next plane along the motion
         ic = np.searchsorted(lay.cyl_r, r + _EPS_MM, side="right")
@@ -433,6 +442,8 @@ def propagate(
             )
             if st.shape[1] == 0:
                 break
+            if b_start is not None:
+                b_start = (b_start[0][alive], b_start[1][alive], b_start[2][alive])
         if field.uniform:
             h = s_next
             helix_move_z(st, omega, h)
@@ -440,7 +451,7 @@ def propagate(
         else:
             h = np.minimum(s_next, max_step_mm)
             arrived = s_next <= max_step_mm
-            _field_step(st, field, h)
+            _field_step(st, field, h, b_start)
             _snap(
                 st,
                 field,
@@ -614,8 +625,19 @@ def _module_crossings(
     with np.errstate(divide="ignore", invalid="ignore"):
         t = dist / ndot
     t = np.where(np.isfinite(t), t, 1e9)
-    for _ in range(4):
+    for it in range(4):
         hx, hy, hz, ex, ey = _local_helix(px, py, pz, ux, uy, uz, om, t)
+        if it == 2:
+            # after two Newton steps the point is within microns of the plane crossing
+            # (or far off, for loopers at grazing incidence): candidates more than
+            # _PREFILTER_MM outside their module cannot become crossings; drop them
+            u, v, _ = m.to_local(mod, hx, hy, hz)
+            near = (np.abs(t) < 200.0) & m.inside(mod, u, v, tol=_PREFILTER_MM)
+            if not near.all():
+                k = np.flatnonzero(near)
+                qi, mod, nrm, cen, t = qi[k], mod[k], nrm[k], cen[k], t[k]
+                px, py, pz, ux, uy, uz, om = px[k], py[k], pz[k], ux[k], uy[k], uz[k], om[k]
+                hx, hy, hz, ex, ey = hx[k], hy[k], hz[k], ex[k], ey[k]
         f = (
             nrm[:, 0] * (hx - cen[:, 0])
             + nrm[:, 1] * (hy - cen[:, 1])
@@ -648,6 +670,11 @@ def _module_crossings(
         u=u[sel],
         v=v[sel],
     )
+
+
+#: Candidates whose helix point after two Newton steps lies more than this (mm) outside
+#: their module are dropped before the remaining steps (a pure speed-up).
+_PREFILTER_MM = 5.0
 
 
 def _local_helix(

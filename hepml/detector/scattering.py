@@ -48,6 +48,16 @@ def path_x0(
     return np.asarray(x_over_x0_normal, dtype=np.float64) / c
 
 
+def track_x0(x_over_x0_normal: ArrayLike, cot_theta: ArrayLike, disk: ArrayLike) -> np.ndarray:
+    """Material crossed (in X0) by a track from the beam line of polar angle theta
+    (``cot_theta``) on a barrel layer (normal radial: / sin theta) or an endcap disk
+    (normal along z: / |cos theta|): :func:`path_x0` at that incidence."""
+    cot = np.asarray(cot_theta, dtype=np.float64)
+    inv_sin = np.sqrt(1.0 + cot * cot)
+    cos_incidence = np.where(np.asarray(disk, dtype=bool), np.abs(cot), 1.0) / inv_sin
+    return path_x0(x_over_x0_normal, cos_incidence)
+
+
 def scatter_direction(
     dx: np.ndarray,
     dy: np.ndarray,

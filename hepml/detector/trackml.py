@@ -30,10 +30,11 @@ def read_detectors_csv(path: str | Path) -> Modules:
     """The modules of a TrackML ``detectors.csv`` or ``detectors.csv.gz``, sorted by id.
 
     Every mistake is one :class:`HepmlError` line naming the file, the line (the
-    header is line 1) and the column: missing column, a value that is not a
-    finite number, a duplicate (volume_id, layer_id, module_id), a size or pitch
-    that is not positive (``module_minhu`` may be 0 only if ``module_maxhu`` is
-    not: a triangle is still an area), or a rotation that is not orthonormal.
+    header is line 1, so data row k is line k + 1) and the column: missing column,
+    a value that is not a finite number, a duplicate (volume_id, layer_id,
+    module_id), a size or pitch that is not positive (``module_minhu`` may be 0
+    only if ``module_maxhu`` is not: a triangle is still an area), or a rotation
+    that is not orthonormal.
     """
     path = Path(path)
     if path.is_dir():
@@ -41,12 +42,19 @@ def read_detectors_csv(path: str | Path) -> Modules:
     if not path.is_file():
         raise HepmlError(f"detector file '{path}' does not exist")
     try:
-        df = pd.read_csv(path, compression="infer")
+        df = pd.read_csv(path, compression="infer", skip_blank_lines=False)
     except Exception as exc:
-        raise HepmlError(f"'{path}' is not a readable CSV file ({type(exc).__name__})") from None
+        what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HepmlError(f"'{path}' is not a readable CSV file: {what}") from None
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
-        raise HepmlError(f"'{path}' lacks column '{missing[0]}'")
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise HepmlError(f"'{path}' line 1 (the header) lacks column '{missing[0]}'{more}")
+    # blank lines are kept as rows so that line numbers stay right; those closing the file go
+    blank = df.isna().all(axis=1).to_numpy()
+    n_trailing = len(blank) - int(np.flatnonzero(~blank)[-1]) - 1 if (~blank).any() else len(blank)
+    if n_trailing:
+        df = df.iloc[: len(df) - n_trailing].copy()
     if len(df) == 0:
         raise HepmlError(f"'{path}' holds no module")
     for c in COLUMNS:
@@ -55,11 +63,11 @@ def read_detectors_csv(path: str | Path) -> Modules:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise HepmlError(
-                f"'{path}' line {i + 2}, column '{c}': value {df[c].iloc[i]!r} is not a finite number"
+                f"'{path}' {_where(i)}, column '{c}': value {df[c].iloc[i]!r} is not a finite number"
             )
         if c in ID_COLUMNS and np.any(values != np.round(values)):
             i = int(np.flatnonzero(values != np.round(values))[0])
-            raise HepmlError(f"'{path}' line {i + 2}, column '{c}': {values[i]} is not an integer")
+            raise HepmlError(f"'{path}' {_where(i)}, column '{c}': {values[i]} is not an integer")
         df[c] = values
     ids = df[list(ID_COLUMNS)].astype(np.int64)
     dup = ids.duplicated(keep="first").to_numpy()
@@ -68,22 +76,28 @@ def read_detectors_csv(path: str | Path) -> Modules:
         key = tuple(int(v) for v in ids.iloc[i])
         first = int(np.flatnonzero((ids.to_numpy() == np.array(key)).all(axis=1))[0])
         raise HepmlError(
-            f"'{path}' line {i + 2}: duplicate module (volume_id, layer_id, module_id) = {key}, first on line {first + 2}"
+            f"'{path}' {_where(i)}, columns 'volume_id', 'layer_id', 'module_id': duplicate module"
+            f" (volume_id, layer_id, module_id) = {key}, first on line {first + 2}"
         )
     for c in SIZE_COLUMNS:
         v = df[c].to_numpy()
-        bad = v <= 0 if c != "module_minhu" else (v < 0) | ((v == 0) & (df["module_maxhu"] <= 0))
+        if c == "module_minhu":
+            # 0 is a triangle (still an area) unless module_maxhu is 0 too
+            bad = (v < 0) | ((v == 0) & (df["module_maxhu"].to_numpy() <= 0))
+            need = "must not be negative (nor 0 with module_maxhu 0)"
+        else:
+            bad = v <= 0
+            need = "must be positive"
         if np.any(bad):
             i = int(np.flatnonzero(bad)[0])
-            raise HepmlError(
-                f"'{path}' line {i + 2}, column '{c}': module size {v[i]} must be positive"
-            )
+            what = "pitch" if c.startswith("pitch") else "thickness" if c == "module_t" else "size"
+            raise HepmlError(f"'{path}' {_where(i)}, column '{c}': module {what} {v[i]} {need}")
     rot = df[list(ROTATION_COLUMNS)].to_numpy().reshape(-1, 3, 3)
     err = np.abs(np.einsum("nki,nkj->nij", rot, rot) - np.eye(3)).max(axis=(1, 2))
     if np.any(err > 1e-4):
         i = int(np.argmax(err > 1e-4))
         raise HepmlError(
-            f"'{path}' line {i + 2}, columns 'rot_xu'..'rot_zw': the rotation is not orthonormal (error {err[i]:.2g})"
+            f"'{path}' {_where(i)}, columns 'rot_xu'..'rot_zw': the rotation is not orthonormal (error {err[i]:.2g})"
         )
     order = np.lexsort((ids["module_id"], ids["layer_id"], ids["volume_id"]))
     df = df.iloc[order]
@@ -101,6 +115,11 @@ def read_detectors_csv(path: str | Path) -> Modules:
         pitch_u=df["pitch_u"].to_numpy(np.float64),
         pitch_v=df["pitch_v"].to_numpy(np.float64),
     )
+
+
+def _where(i: int) -> str:
+    """Where data row ``i`` (0-based) of the file is: its line (the header is line 1) and row."""
+    return f"line {i + 2} (data row {i + 1})"
 
 
 def write_detectors_csv(path: str | Path, modules: Modules) -> None:

@@ -115,12 +115,8 @@ def road_features(
     """The (M, F) float32 features of road elements (see the module docstring)."""
     lengths = np.diff(road_ptr)
     road = np.repeat(np.arange(len(lengths)), lengths)
-    vol = np.array([sf.volume_id for sf in det.surfaces])[np.maximum(sp.surface[hit], 0)]
-    region = (
-        np.vectorize(lambda v: _REGION.get(int(v), 0.5), otypes=[float])(vol)
-        if len(vol)
-        else np.zeros(0)
-    )
+    surf_region = np.array([_REGION.get(int(sf.volume_id), 0.5) for sf in det.surfaces])
+    region = surf_region[np.maximum(sp.surface[hit], 0)]
     qpt = np.nan_to_num(seed_fit.q / seed_fit.pt_GeV, nan=0.0)[road]
     eta = np.nan_to_num(np.arcsinh(seed_fit.cot_theta), nan=0.0)[road]
     surf = sp.surface[hit]

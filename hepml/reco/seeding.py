@@ -47,7 +47,7 @@ from hepml.config import from_section
 from hepml.detector import Detector
 from hepml.detector.constants import GEV_PER_T_MM
 from hepml.detector.navigation import layer_graph
-from hepml.detector.scattering import highland_theta0
+from hepml.detector.scattering import highland_theta0, track_x0
 from hepml.errors import HepmlError
 from hepml.reco.fit import _arc_from_chord
 from hepml.reco.spacepoints import SpacePoints, wrap_phi
@@ -329,13 +329,11 @@ def _predict(
     w_b = 1.0 + w_a
     cot = d.cot[rows]
     inv_sin = np.sqrt(1.0 + cot * cot)
-    # material crossed: x/X0 / sin(theta) on barrel layers, / |cos(theta)| on disks
-    inv_cos = inv_sin / np.maximum(np.abs(cot), 1e-3)
     th = highland_theta0(
-        d.p[rows], info.x_over_x0[sp.surface[b]] * np.where(sp.disk[b], inv_cos, inv_sin), beta=1.0
+        d.p[rows], track_x0(info.x_over_x0[sp.surface[b]], cot, sp.disk[b]), beta=1.0
     )
     th_a = highland_theta0(
-        d.p[rows], info.x_over_x0[sp.surface[a]] * np.where(sp.disk[a], inv_cos, inv_sin), beta=1.0
+        d.p[rows], track_x0(info.x_over_x0[sp.surface[a]], cot, sp.disk[a]), beta=1.0
     )
     path = lever * inv_sin
     # the doublet's circle passes through the beam line: a kink at a moves the

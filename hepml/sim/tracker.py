@@ -410,6 +410,8 @@ def simulate_particles(
         if generation == sim.max_generations or not sim.nuclear_interactions:
             break
         gen = secondaries(sim, gen["event"][t], pos, d, p, rng)
+    if not parts:  # no particle at all (noise-only events)
+        parts.append(gen)
     particles = {k: np.concatenate([g[k] for g in parts]) for k in parts[0]}
     return particles, Crossings.concatenate(crossings)
 
