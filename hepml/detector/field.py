@@ -222,3 +222,17 @@ def field_from_config(section: dict[str, Any]) -> Field:
             float(section["solenoid_half_length_mm"]),
         )
     raise HepmlError(f"tracker.field.model: unknown field model '{kind}' (uniform, solenoid)")
+
+
+def bending_bz(
+    field: Field, x: np.ndarray, y: np.ndarray, z: np.ndarray, cot_theta: np.ndarray
+) -> np.ndarray:
+    """The field (T) that bends a nearly radial track of polar angle theta in the transverse
+    plane at (x, y, z) mm: B_z - cot(theta) B_r, since the azimuthal force per charge is
+    v_z B_r - v_r B_z. Beyond the solenoid's end B_r grows and, at |eta| ~ 2 (cot theta ~ 3.6),
+    changes the bending by more than B_z's own fall."""
+    bx, by, bz = field.at(x, y, z)
+    r = np.maximum(np.hypot(x, y), 1e-9)
+    br = (bx * x + by * y) / r
+    return bz - np.asarray(cot_theta) * br
+

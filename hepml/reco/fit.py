@@ -95,14 +95,14 @@ def _from_perigee(
     d0: np.ndarray,
     z0: np.ndarray,
     cot: np.ndarray,
-    bfield_T: float,
+    bfield_T: float | np.ndarray,
     chi2: np.ndarray,
     ndf: np.ndarray,
     n_hits: np.ndarray,
 ) -> HelixFit:
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = 1.0 / rho
-        pt = GEV_PER_T_MM * abs(bfield_T) * np.abs(inv)
+        pt = GEV_PER_T_MM * np.abs(bfield_T) * np.abs(inv)
         chi2_ndf = np.where(ndf > 0, chi2 / np.maximum(ndf, 1), np.nan)
     q = np.where(rho * np.sign(bfield_T) >= 0, 1, -1).astype(np.int8)
     lever = d0 + inv
@@ -195,7 +195,7 @@ def fit_helix(
     y: np.ndarray,
     z: np.ndarray,
     mask: np.ndarray,
-    bfield_T: float,
+    bfield_T: float | np.ndarray,
     sigma_rphi: np.ndarray | None = None,
     sigma_z: np.ndarray | None = None,
 ) -> HelixFit:

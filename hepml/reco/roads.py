@@ -45,7 +45,7 @@ import numpy as np
 
 from hepml.config import from_section
 from hepml.detector import Detector
-from hepml.detector.field import Field
+from hepml.detector.field import Field, bending_bz
 from hepml.detector.propagation import (
     Crossings,
     TrackStates,
@@ -500,7 +500,7 @@ def build_roads(
         np.int64
     )
     picked, fscore, final_t, final_l, n_picked = follow(
-        sp, det, ptr, elem_hit, is_seed, elem_s, cfg
+        sp, det, ptr, elem_hit, is_seed, elem_s, cfg, _seed_curvature(sp, det, pr.fit, seed_hits)
     )
     slot = np.where(
         sp.module[elem_hit] >= 0, sp.module[elem_hit], len(det.modules) + sp.surface[elem_hit]
@@ -569,10 +569,15 @@ def follow(
     is_seed: np.ndarray,
     s_along: np.ndarray,
     cfg: RoadConfig,
+    seed_curvature: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Walk every road (CSR ``ptr`` over elements ``hit`` in path order ``s_along``):
     returns ``(picked, score, final_t, final_l, n_picked)``: picks (M,), -chi2 to the running
-    prediction (M,; 0 on seed hits), residuals to the final fit in sigma (M,), picks per road (R,)."""
+    prediction (M,; 0 on seed hits), residuals to the final fit in sigma (M,), picks per road (R,).
+
+    ``seed_curvature`` (R,): each road's seed curvature per tesla of bending field
+    (:func:`_seed_curvature`), which sets the extrapolation's curvature in the falling
+    field beyond the solenoid's end; None uses the local fit's own curvature."""
     n_roads = len(ptr) - 1
     m = len(hit)
     picked = is_seed.copy()
@@ -621,7 +626,17 @@ def follow(
         roads_here = np.unique(rr)
         fit = _fit_rows(sp, det, last_hits[roads_here])
         fit_of = np.searchsorted(roads_here, rr)
-        chi2 = _chi2_to_fit(sp, fit, fit_of, hit[e], info, last_hits[rr], n_hit[rr], det.field)
+        chi2 = _chi2_to_fit(
+            sp,
+            fit,
+            fit_of,
+            hit[e],
+            info,
+            last_hits[rr],
+            n_hit[rr],
+            det.field,
+            None if seed_curvature is None else seed_curvature[rr],
+        )
         score[e] = -np.minimum(chi2, _BIG_CHI2)
         ok = chi2 <= cfg.chi2_max
         # best per road, then a second on another module
@@ -660,6 +675,19 @@ def follow(
     return picked, score, final_t, final_l, n_picked
 
 
+def _seed_curvature(
+    sp: SpacePoints, det: Detector, fit: HelixFit, seed_hits: np.ndarray
+) -> np.ndarray:
+    """Each seed's curvature (1/mm) per tesla of bending field at its middle hit: the
+    track's q / pT up to the magnetic constant, measured where the field is known."""
+    mask = seed_hits >= 0
+    h = np.where(mask, seed_hits, 0)
+    mid = np.take_along_axis(h, (mask.sum(axis=1) // 2)[:, None], axis=1)[:, 0]
+    cot = np.nan_to_num(fit.cot_theta)
+    b = bending_bz(det.field, sp.x[mid], sp.y[mid], sp.z[mid], cot)
+    return np.nan_to_num(fit.rho_per_mm) / np.where(np.abs(b) > 1e-3, b, 1e-3)
+
+
 def _fit_rows(sp: SpacePoints, det: Detector, rows_hits: np.ndarray) -> HelixFit:
     """Helix fits of (R, k) hit rows (-1: none), each row's hits in any order."""
     mask = rows_hits >= 0
@@ -695,11 +723,13 @@ def _field_corrected(
     s_last: np.ndarray,
     c: np.ndarray,
     field: Field,
+    rho_per_T: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Residuals (across, along) of points ``c`` beyond their fit's last hit, predicted by
     a helix from the fit's point and direction at that hit whose curvature follows the
-    field: rho B_mid / B_fit, B the field on the axis at the last hit and at the middle
-    of the extrapolation (the solenoid's B_z falls by 30% between strip disks)."""
+    field: rho B_mid / B_fit, B the bending field (:func:`hepml.detector.field.bending_bz`,
+    B_z - cot(theta) B_r) at the last hit and at the middle of the extrapolation (beyond
+    the solenoid's end B_z falls and B_r grows between strip disks)."""
     cot = np.nan_to_num(f.cot_theta)
     inv_sin = np.sqrt(1.0 + cot * cot)
     s_t = s_last / inv_sin
@@ -707,11 +737,14 @@ def _field_corrected(
     ang = f.phi0 - f.rho_per_mm * s_t
     st = 1.0 / inv_sin
     dx, dy, dz = np.cos(ang) * st, np.sin(ang) * st, cot * st
-    b_fit = field.bz_axis(sp.z[last])
-    z_mid = 0.5 * (z0 + sp.z[c])
-    b_mid = field.bz_axis(z_mid)
+    b_mid = bending_bz(field, 0.5 * (x0 + sp.x[c]), 0.5 * (y0 + sp.y[c]), 0.5 * (z0 + sp.z[c]), cot)
+    if rho_per_T is None:
+        b_fit = bending_bz(field, sp.x[last], sp.y[last], sp.z[last], cot)
+        rho = np.nan_to_num(f.rho_per_mm) * b_mid / np.maximum(b_fit, 1e-6)
+    else:  # the seed's curvature per tesla: measured in the solenoid's uniform core
+        rho = rho_per_T * b_mid
     # omega per 3D path: rho (per transverse mm) * sin(theta), clockwise for rho > 0 -> omega < 0
-    omega = -np.nan_to_num(f.rho_per_mm) * st * b_mid / np.maximum(b_fit, 1e-6)
+    omega = -rho * st
     disk = sp.disk[c]
     with np.errstate(divide="ignore", invalid="ignore"):
         h_disk = (sp.z[c] - z0) / dz
@@ -737,6 +770,7 @@ def _chi2_to_fit(
     last_hits: np.ndarray,
     n_hit: np.ndarray,
     det_field: Field,
+    rho_per_T: np.ndarray | None = None,
 ) -> np.ndarray:
     """chi2 of candidates ``c`` to their road's current helix: hit resolution, the fit's
     extrapolation error (three-point Lagrange weights of its first, middle and last hit
@@ -767,7 +801,15 @@ def _chi2_to_fit(
     beyond = s_c > s_fit[:, 2]
     if beyond.any() and _FIELD_CORRECTION:
         b = np.flatnonzero(beyond)
-        bt, bl = _field_corrected(sp, f.take(b), trio[b, 2], s_fit[b, 2], c[b], det_field)
+        bt, bl = _field_corrected(
+            sp,
+            f.take(b),
+            trio[b, 2],
+            s_fit[b, 2],
+            c[b],
+            det_field,
+            None if rho_per_T is None else rho_per_T[b],
+        )
         rt = rt.copy()
         rl = rl.copy()
         rt[b], rl[b] = bt, bl

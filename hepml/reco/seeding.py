@@ -236,10 +236,17 @@ class _Doublets:
     s_b: np.ndarray
     cot: np.ndarray
     p: np.ndarray  # momentum for the windows: the circle's, 20% low, at least 0.8 min_pt
+    sigma_d0_mm: float = 0.0  # a spread of |d0| the third point's window covers (displaced tracks)
 
     @classmethod
     def of(
-        cls, sp: SpacePoints, a: np.ndarray, b: np.ndarray, bz: np.ndarray, min_pt: float
+        cls,
+        sp: SpacePoints,
+        a: np.ndarray,
+        b: np.ndarray,
+        bz: np.ndarray,
+        min_pt: float,
+        sigma_d0_mm: float = 0.0,
     ) -> _Doublets:
         ra, rb = sp.r[a], sp.r[b]
         xa, ya, xb, yb = sp.x[a], sp.y[a], sp.x[b], sp.y[b]
@@ -249,7 +256,7 @@ class _Doublets:
         cot = (sp.z[b] - sp.z[a]) / (s_b - s_a)
         pt = GEV_PER_T_MM * np.abs(bz) / np.maximum(np.abs(kappa), 1e-12)
         p = np.minimum(pt, 1e4) * np.sqrt(1.0 + cot * cot)
-        return cls(a, b, kappa, s_a, s_b, cot, np.maximum(_P_LOW * p, _P_LOW * min_pt))
+        return cls(a, b, kappa, s_a, s_b, cot, np.maximum(_P_LOW * p, _P_LOW * min_pt), sigma_d0_mm)
 
 
 def _third(
@@ -343,8 +350,14 @@ def _predict(
     disk = bool(info.disk[sc])
     sin_a = np.minimum(np.abs(0.5 * k * r_t), 0.95)
     stretch = 1.0 / np.sqrt(1.0 - sin_a * sin_a)
+    # a track not from the beam line: an offset d0 at s = 0 moves the prediction by the
+    # Lagrange weight of the circle's beam-line point, (s_t - s_a)(s_t - s_b) / (s_a s_b)
+    off_d0 = d.sigma_d0_mm * np.abs((s_t - s_a) * (s_t - s_b)) / np.maximum(s_a * s_b, 1e-3)
     var_t = (
-        (w_a * sp.sigma_t[a]) ** 2 + (w_b * sp.sigma_t[b]) ** 2 + (ms**2 + leak_a**2) * stretch**2
+        (w_a * sp.sigma_t[a]) ** 2
+        + (w_b * sp.sigma_t[b]) ** 2
+        + (ms**2 + leak_a**2) * stretch**2
+        + off_d0**2
     )
     # longitudinal: z on barrel layers (scattering / sin theta), r on disks (/ |cos theta|)
     var_zl = (w_a * _sigma_z(sp, a, cot)) ** 2 + (w_b * _sigma_z(sp, b, cot)) ** 2
@@ -477,7 +490,7 @@ def find_seeds(
         if len(a) == 0:
             continue
         bzd = _bz(det, sp, b)
-        d = _Doublets.of(sp, a, b, bzd, cfg.min_pt_GeV)
+        d = _Doublets.of(sp, a, b, bzd, cfg.min_pt_GeV, _sigma_d0(cfg))
         for sc in targets:
             rows, c, chi2 = _third(sp, d, sc, info, cfg, allowed)
             if len(rows) == 0:
@@ -503,6 +516,12 @@ def find_seeds(
     quality = (chi2 + chi2x)[keep]
     best = _unique_hit_sets(hits, quality, len(sp))
     return Seeds(hits[best], trip[keep][best], quality[best])
+
+
+def _sigma_d0(cfg: SeedingConfig) -> float:
+    """The d0 spread the windows cover: none for tracks from the beam line (``triplets:
+    first``); with ``triplets: all`` (displaced tracks) n_sigma windows span |d0| <= max_d0."""
+    return cfg.max_d0_mm / cfg.n_sigma if cfg.triplets == "all" else 0.0
 
 
 def _bz(det: Detector, sp: SpacePoints, i: np.ndarray) -> np.ndarray:
@@ -544,7 +563,7 @@ def confirm(
             if not targets:
                 continue
             bz = _bz(det, sp, last[rows, 1])
-            d = _Doublets.of(sp, last[rows, 0], last[rows, 1], bz, cfg.min_pt_GeV)
+            d = _Doublets.of(sp, last[rows, 0], last[rows, 1], bz, cfg.min_pt_GeV, _sigma_d0(cfg))
             # the circle through the beam line is a fair stand-in for the triplet's near the pixels
             for sc in targets:
                 r_, c_, x_ = _third(sp, d, sc, info, cfg, None)
