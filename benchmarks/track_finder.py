@@ -1,19 +1,22 @@
-"""Track-finder time per TrackML-density event, against a bare per-particle helix fit.
+"""Track-candidate rate of the ghost filter's finder on full-density events, against a bare fit.
 
-Simulates ``--events`` events with the default config (~57k barrel hits each),
-then times, alternately and ``--repeat`` times, on one core:
+Simulates ``--events`` events with the default config (~106k hits each, the
+whole detector), then times, alternately and ``--repeat`` times, on one core:
 
-* the finder: :func:`hepml.reco.seeding.find_seeds` plus
-  :func:`hepml.reco.following.follow_seeds` (seeding, combinatorial following,
-  ambiguity resolution, final fits), as the ghost-filter build runs it;
-* a bare baseline: the truth-assigned hits of every particle (>= 3 hits) fitted
-  once with :func:`hepml.reco.fit.fit_candidates` — the fit a perfect finder
-  would still do, without any search.
+* the finder, as ``hepml build ghost_filter`` runs it: space points, seeding and
+  roads with the road follower (:func:`hepml.tasks.ghost_filter.event_candidates`),
+  the candidates (:func:`hepml.features.sequences.candidates_from_roads`), their
+  two-pass helix fits (:func:`hepml.features.sequences.fit_candidates`) and
+  features (:func:`hepml.features.sequences.candidate_features`);
+* a bare baseline: the truth-assigned hits of every particle (>= 3 hits, in
+  path order) fitted once with the same :func:`~hepml.features.sequences.fit_candidates`,
+  the fit a perfect finder would still do, without any search.
 
-The best time of each is used (the machines are shared). Prints the counts, both
-times, their ratio and, as the last line, ``seconds_per_event <number>``.
+The best time of each is used (the machines are shared). Prints the counts, the
+candidates per second of each, their ratio and, as the last line,
+``candidates_per_s <number>``.
 
-Usage: ``python benchmarks/track_finder.py [--config config/config.yaml] [--events 2] [--repeat 3]``
+Usage: ``python benchmarks/track_finder.py [--config config/config.yaml] [--events 1] [--repeat 3]``
 """
 
 from __future__ import annotations
@@ -31,71 +34,89 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from hepml import config  # noqa: E402
-from hepml.reco.fit import LayerResolution, fit_candidates  # noqa: E402
-from hepml.reco.following import FollowingConfig, follow_seeds  # noqa: E402
+from hepml.detector import load_detector  # noqa: E402
+from hepml.features import sequences as seq  # noqa: E402
+from hepml.reco.chain import Reconstruction  # noqa: E402
 from hepml.reco.matching import match_tracks  # noqa: E402
-from hepml.reco.seeding import SeedingConfig, find_seeds  # noqa: E402
+from hepml.reco.spacepoints import SpacePoints  # noqa: E402
 from hepml.rng import rng as make_rng  # noqa: E402
-from hepml.detector.layers import TrackerGeometry  # noqa: E402
 from hepml.sim.tracker import TrackerSimConfig, simulate_events  # noqa: E402
+from hepml.tasks.ghost_filter import GhostFilterConfig, event_candidates  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def truth_tracks(pid: np.ndarray, layer: np.ndarray, n_layers: int) -> np.ndarray:
-    """(P, n_layers) hit rows of every particle by layer (-1 where none), particles with >= 3 hits."""
-    ok = (pid > 0) & (layer >= 0)
+def truth_candidates(sp: SpacePoints, pid: np.ndarray) -> seq.Candidates:
+    """Every particle's hits (>= 3 on known surfaces) as one candidate, ordered by |r, z| distance
+    from the origin (their path order for particles from the beam line)."""
+    ok = (pid > 0) & (sp.surface >= 0)
     rows = np.flatnonzero(ok)
-    uniq, inv = np.unique(pid[rows], return_inverse=True)
-    out = np.full((len(uniq), n_layers), -1, dtype=np.int64)
-    out[inv, layer[rows]] = rows
-    return out[(out >= 0).sum(axis=1) >= 3]
+    dist = np.hypot(sp.r[rows], sp.z[rows])
+    rows = rows[np.lexsort((dist, pid[rows]))]
+    uniq, start, counts = np.unique(pid[rows], return_index=True, return_counts=True)
+    good = counts >= 3
+    keep = np.repeat(good, counts)
+    rows = rows[keep]
+    lengths = counts[good]
+    zeros = np.zeros(len(rows))
+    return seq.Candidates(
+        ptr=seq.ptr_of(lengths),
+        hit=rows,
+        surface=sp.surface[rows].astype(np.int64),
+        s=np.hypot(sp.r[rows], sp.z[rows]),
+        is_seed=zeros.astype(bool),
+        follow_chi2=zeros,
+        road=np.arange(len(lengths)),
+        n_skipped=np.zeros(len(lengths), np.int64),
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", type=Path, default=ROOT / "config" / "config.yaml")
-    ap.add_argument("--events", type=int, default=2)
+    ap.add_argument("--events", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
     cfg = config.load(args.config)
-    geometry = TrackerGeometry.from_config(cfg)
-    seeding = SeedingConfig.from_config(cfg)
-    following = FollowingConfig.from_config(cfg)
-    res = LayerResolution.from_geometry(geometry)
+    det = load_detector(cfg)
+    reco = Reconstruction.from_config(cfg, det)
+    task = GhostFilterConfig.from_config(cfg)
     hits, _ = simulate_events(
-        geometry,
+        det,
         TrackerSimConfig.from_config(cfg),
         np.arange(args.events),
         make_rng(cfg["seed"], "benchmark-track-finder"),
     )
-    events = []
-    for eid in range(args.events):
-        h = hits[hits["event_id"] == eid]
-        lay = geometry.global_layer(h["volume_id"].to_numpy(), h["layer_id"].to_numpy())
-        xyz = tuple(h[c].to_numpy(np.float64) for c in ("x", "y", "z"))
-        pid = h["particle_id"].to_numpy()
-        events.append((xyz, lay, pid, truth_tracks(pid, lay, geometry.n_layers)))
+    events = [h.reset_index(drop=True) for _, h in hits.groupby("event_id")]
 
     def finder() -> tuple[int, int, float]:
         n_seeds = n_cands = n_ghosts = 0
-        for (x, y, z), lay, pid, _ in events:
-            seeds = find_seeds(x, y, z, lay, seeding, geometry)
-            cands = follow_seeds(x, y, z, lay, seeds, geometry, following)
-            m = match_tracks(pid[np.maximum(cands.hits, 0)], cands.hits >= 0)
-            n_seeds += len(seeds)
-            n_cands += len(cands)
+        for h in events:
+            sp = SpacePoints.from_hits(det, h)
+            roads, ns = event_candidates(sp, reco, task.later_passes)
+            cand = seq.candidates_from_roads(roads, task.min_hits)
+            cf = seq.fit_candidates(sp, det, cand)
+            seq.candidate_features(sp, det, cand, cf)
+            pid = h["particle_id"].to_numpy()
+            m = match_tracks(
+                seq.pad(cand.ptr, pid[cand.hit]),
+                seq.pad(cand.ptr, np.ones(len(cand.hit), bool), False),
+            )
+            n_seeds += ns
+            n_cands += len(cand)
             n_ghosts += int(m.is_ghost.sum())
         return n_seeds, n_cands, n_ghosts / max(n_cands, 1)
 
+    prepared = []
+    for h in events:
+        sp = SpacePoints.from_hits(det, h)
+        prepared.append((sp, truth_candidates(sp, h["particle_id"].to_numpy())))
+
     def bare() -> int:
         n = 0
-        for (x, y, z), _, _, tracks in events:
-            safe = np.maximum(tracks, 0)
-            lay = np.where(tracks >= 0, np.arange(geometry.n_layers)[None, :], -1)
-            fit = fit_candidates(x[safe], y[safe], z[safe], lay, res, geometry.bfield_T)
-            n += len(fit)
+        for sp, cand in prepared:
+            n += len(seq.fit_candidates(sp, det, cand).fit)
         return n
 
     t_find, t_bare = [], []
@@ -106,20 +127,21 @@ def main() -> None:
         t0 = time.perf_counter()
         n_truth = bare()
         t_bare.append(time.perf_counter() - t0)
-    per_event = min(t_find) / args.events
-    bare_per_event = min(t_bare) / args.events
-    n_hits = len(hits) / args.events
-    print(f"events {args.events}, {n_hits:.0f} hits per event")
+    rate = n_cands / min(t_find)
+    bare_rate = n_truth / min(t_bare)
+    print(f"events {args.events}, {len(hits) / args.events:.0f} hits per event")
     print(
         f"finder: {n_seeds / args.events:.0f} seeds and {n_cands / args.events:.0f} candidates "
-        f"per event, ghost fraction {ghost_frac:.3f}"
+        f"per event, ghost fraction {ghost_frac:.3f}, {min(t_find) / args.events:.3f} s per event "
+        f"(best of {args.repeat})"
     )
-    print(f"finder seconds per event {per_event:.3f} (best of {args.repeat})")
     print(
-        f"bare truth fit of {n_truth / args.events:.0f} particles per event: {bare_per_event:.3f} s"
+        f"bare truth fit of {n_truth / args.events:.0f} particles per event: "
+        f"{min(t_bare) / args.events:.3f} s per event"
     )
-    print(f"ratio finder/bare {per_event / bare_per_event:.1f}")
-    print(f"seconds_per_event {per_event:.3f}")
+    print(f"candidates per second: finder {rate:.0f}, bare fit {bare_rate:.0f}")
+    print(f"ratio bare/finder {bare_rate / rate:.1f}")
+    print(f"candidates_per_s {rate:.0f}")
 
 
 if __name__ == "__main__":

@@ -231,7 +231,7 @@ class Detector:
                         min(
                             r_corner[a:b].min(),
                             r_edge[a:b].min(),
-                            _plane_distance(modules, a, b).min(),
+                            _plane_distance(modules, int(a), int(b)).min(),
                         )
                     ),
                     r_max_mm=float(r_corner[a:b].max()),
@@ -368,8 +368,8 @@ def _build_grid(det: Detector) -> _Grid:
     d_2 = np.zeros(n_s)
     # sample each module's widened area on a 9 x 9 grid of local points
     t = np.linspace(-1.0, 1.0, 9)
-    tu, tv = np.meshgrid(t, t, indexing="ij")
-    tu, tv = tu.ravel(), tv.ravel()
+    grid_u, grid_v = np.meshgrid(t, t, indexing="ij")
+    tu, tv = grid_u.ravel(), grid_v.ravel()
     cells_all, mods_all = [], []
     at = 0
     for s in det.surfaces:

@@ -130,8 +130,8 @@ def _layer_graph_cached(det: Detector, key: tuple) -> LayerGraph:
     trip: set[tuple[int, int, int]] = set()
     skip: set[tuple[int, int, int]] = set()
     heads: set[tuple[int, ...]] = set()
-    for s in seqs:
-        s = [int(v) for v in s]
+    for seq in seqs:
+        s = [int(v) for v in seq]
         heads.add(tuple(s[:8]))
         for i in range(len(s) - 2):
             trip.add((s[i], s[i + 1], s[i + 2]))

@@ -90,7 +90,7 @@ FEATURES: tuple[str, ...] = (
 N_FEATURES = len(FEATURES)
 COL = {name: i for i, name in enumerate(FEATURES)}
 #: TrackML volume -> region feature
-_REGION = {7: 0.0, 8: 0.0, 9: 0.0, 12: 0.5, 13: 0.5, 14: 0.5, 16: 1.0, 17: 1.0, 18: 1.0}
+REGION = {7: 0.0, 8: 0.0, 9: 0.0, 12: 0.5, 13: 0.5, 14: 0.5, 16: 1.0, 17: 1.0, 18: 1.0}
 
 
 def road_features(
@@ -115,7 +115,7 @@ def road_features(
     """The (M, F) float32 features of road elements (see the module docstring)."""
     lengths = np.diff(road_ptr)
     road = np.repeat(np.arange(len(lengths)), lengths)
-    surf_region = np.array([_REGION.get(int(sf.volume_id), 0.5) for sf in det.surfaces])
+    surf_region = np.array([REGION.get(int(sf.volume_id), 0.5) for sf in det.surfaces])
     region = surf_region[np.maximum(sp.surface[hit], 0)]
     qpt = np.nan_to_num(seed_fit.q / seed_fit.pt_GeV, nan=0.0)[road]
     eta = np.nan_to_num(np.arcsinh(seed_fit.cot_theta), nan=0.0)[road]

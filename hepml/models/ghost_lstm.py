@@ -1,7 +1,8 @@
 """GhostLSTM: is a track candidate a real particle or a ghost? (ghost_filter task)
 
 An LSTM (Hochreiter & Schmidhuber, Neural Comput. 9 (1997) 1735) reads the
-candidate's hits ordered by radius (features of :mod:`hepml.features.sequences`);
+candidate's hits ordered by path length, any number of them, barrel layers and
+disks alike (features of :mod:`hepml.features.sequences`);
 its final hidden state, beside the track-level features (fit quantities), feeds
 a small head giving one logit per candidate ("true track"). The sequences are
 packed (``nn.utils.rnn.pack_padded_sequence``), so padding never enters the
@@ -14,11 +15,13 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from hepml.features.sequences import MIN_LENGTH, N_HIT_FEATURES, N_TRACK_FEATURES
+
 
 class GhostLSTM(nn.Module):
     """One logit per track candidate from its hit sequence and track features.
 
-    Shapes: ``hits`` (N, L, F_hit) float, ``lengths`` (N,) int64 (1 <= length <= L),
+    Shapes: ``hits`` (N, L, F_hit) float, zero-padded, ``lengths`` (N,) int64 (1 <= length <= L),
     ``track`` (N, F_track) float -> logits (N,).
 
     Args:
@@ -32,8 +35,8 @@ class GhostLSTM(nn.Module):
 
     def __init__(
         self,
-        n_hit_features: int = 12,
-        n_track_features: int = 13,
+        n_hit_features: int = N_HIT_FEATURES,
+        n_track_features: int = N_TRACK_FEATURES,
         hidden: int = 128,
         layers: int = 2,
         dropout: float = 0.1,
@@ -72,13 +75,13 @@ class GhostLSTM(nn.Module):
         cls,
         n: int,
         generator: torch.Generator,
-        n_hit_features: int = 12,
-        n_track_features: int = 13,
-        max_len: int = 10,
+        n_hit_features: int = N_HIT_FEATURES,
+        n_track_features: int = N_TRACK_FEATURES,
+        max_len: int = 16,
     ) -> dict[str, torch.Tensor]:
-        """Random candidates of the documented shapes (lengths 7..max_len, padding zero)."""
+        """Random candidates of the documented shapes (lengths MIN_LENGTH..max_len, padding zero)."""
         lengths = torch.randint(
-            min(7, max_len), max_len + 1, (n,), generator=generator, dtype=torch.int64
+            min(MIN_LENGTH, max_len), max_len + 1, (n,), generator=generator, dtype=torch.int64
         )
         hits = torch.randn(n, max_len, n_hit_features, generator=generator)
         hits = hits * (torch.arange(max_len)[None, :, None] < lengths[:, None, None])

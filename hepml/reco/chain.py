@@ -28,7 +28,7 @@ import pandas as pd
 
 from hepml.detector import Detector, load_detector
 from hepml.reco.building import BuildingConfig, Tracks, build_tracks
-from hepml.reco.roads import RoadConfig, Roads, build_roads
+from hepml.reco.roads import RoadConfig, Roads, build_roads, select_roads
 from hepml.reco.seeding import SeedingConfig, find_seeds
 from hepml.reco.spacepoints import SpacePoints
 
@@ -91,24 +91,34 @@ class Reconstruction:
 
 
 def event_roads(
-    sp: SpacePoints, reco: Reconstruction, particle_id: np.ndarray | None = None
+    sp: SpacePoints,
+    reco: Reconstruction,
+    particle_id: np.ndarray | None = None,
+    select: bool = True,
+    later_passes: bool = True,
 ) -> tuple[Roads, int]:
     """Seeds and roads of one event's space points (every pass); ``(roads, n_seeds)``.
 
     ``particle_id`` (n,) labels the roads (truth); None for real data without it.
+    Each later pass (``reco.later_passes``, unless ``later_passes`` is False) seeds the
+    points that no road kept by the earlier passes' selection
+    (:func:`hepml.reco.roads.select_roads`) picked. ``select`` False returns every
+    road, before that selection (the ghost filter's candidates).
     """
     det = reco.detector
     seeds = find_seeds(sp, det, reco.seeding)
-    roads = build_roads(sp, det, seeds, reco.roads, particle_id)
+    every = [build_roads(sp, det, seeds, reco.roads, particle_id, select=False)]
+    kept = [select_roads(every[0], reco.roads)]
     n_seeds = len(seeds)
-    for later in reco.later_passes:
+    for later in reco.later_passes if later_passes else ():
         free = sp.surface >= 0
-        free[roads.hit[roads.picked]] = False
+        for k in kept:
+            free[k.hit[k.picked]] = False
         more_seeds = find_seeds(sp, det, later, allowed=free)
-        more = build_roads(sp, det, more_seeds, reco.roads, particle_id)
-        roads = Roads.concat([roads, more])
+        every.append(build_roads(sp, det, more_seeds, reco.roads, particle_id, select=False))
+        kept.append(select_roads(every[-1], reco.roads))
         n_seeds += len(more_seeds)
-    return roads, n_seeds
+    return Roads.concat(kept if select else every), n_seeds
 
 
 def label_roads(

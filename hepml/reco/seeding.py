@@ -476,9 +476,9 @@ def find_seeds(
     present = np.bincount(sp.surface[sp.surface >= 0], minlength=len(det.surfaces)) > 0
     ok_pts = sp.surface >= 0 if allowed is None else (sp.surface >= 0) & allowed
     by_pair: dict[tuple[int, int], list[int]] = {}
-    for a, b, c in kinds:
-        if present[a] and present[b] and present[c]:
-            by_pair.setdefault((a, b), []).append(c)
+    for s_a, s_b, s_c in kinds:
+        if present[s_a] and present[s_b] and present[s_c]:
+            by_pair.setdefault((s_a, s_b), []).append(s_c)
     trips, chis = [], []
     for (sa, sb), targets in sorted(by_pair.items()):
         ia = np.flatnonzero(ok_pts & (sp.surface == sa))

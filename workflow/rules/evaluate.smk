@@ -6,6 +6,8 @@ rule evaluate:
         config=CONFIG,
         data=lambda w: task_data(w.task, "test") + task_sim(w.task, "test"),
         model=f"{R}/models/{{task}}/model.pt",
+        # the ghost filter also scores the finder's candidates on the real TrackML event
+        real=lambda w: REAL["files"] if REAL and w.task == "ghost_filter" else [],
     output:
         metrics=f"{R}/evaluate/{{task}}/metrics.json",
         roc=report(
@@ -17,6 +19,7 @@ rule evaluate:
     params:
         model=lambda w: f"{R}/models/{w.task}",
         out=lambda w: f"{R}/evaluate/{w.task}",
+        real=lambda w: f" {REAL['sample']}/{REAL['event']}" if REAL and w.task == "ghost_filter" else "",
     log:
         f"{R}/logs/evaluate/{{task}}.log",
     benchmark:
@@ -27,5 +30,5 @@ rule evaluate:
     conda:
         "../envs/hepml.yaml"
     shell:
-        THREADS_ENV + "hepml evaluate {wildcards.task} --config {input.config} --data {input.data}"
+        THREADS_ENV + "hepml evaluate {wildcards.task} --config {input.config} --data {input.data}{params.real}"
         " --model {params.model} --out {params.out} > {log} 2>&1"
