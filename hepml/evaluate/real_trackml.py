@@ -109,9 +109,9 @@ TABLES: dict[str, dict[str, Any]] = {
 class Selection:
     """The efficiency definition, from the hit labeller's config section."""
 
-    min_pt_gev: float = 1.0
-    min_hits: int = 5
-    min_track_hits: int = 4
+    min_pt_gev: float
+    min_hits: int
+    min_track_hits: int
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> Selection:
