@@ -31,3 +31,4 @@ rule all:
     input:
         f"{R}/report/index.html",
         REAL_METRICS,
+        ONNX_MODELS,

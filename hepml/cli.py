@@ -7,6 +7,7 @@
     hepml train    TASK --config FILE --data PATH --out DIR
     hepml evaluate TASK --config FILE --data PATH --model DIR --out DIR
     hepml report        --config FILE --input DIR... --out report.html
+    hepml export   TASK --model DIR --out model.onnx
     hepml reconstruct   --input DIR --event eventNNNNNNNNN --out submission.csv
     hepml score         --input DIR --event eventNNNNNNNNN --submission submission.csv
     hepml real-trackml  --input DIR --event eventNNNNNNNNN --submission METHOD=FILE... --config FILE --out DIR
@@ -20,9 +21,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import ModuleType
+from typing import Any, NoReturn
 
 from hepml.errors import HepmlError
 
@@ -48,7 +52,48 @@ VERBS: dict[str, tuple[str, str]] = {
         "score reconstructed real TrackML events beside the own simulation",
     ),
     "detector": ("hepml.detector.cli", "print the detector's surfaces; write its detectors.csv"),
+    "export": ("hepml.export", "export a task's trained model to ONNX (checked against torch)"),
 }
+
+
+# what each verb's --out names: a file or a directory (checked before any work)
+OUT_KIND: dict[str, str] = {
+    "simulate": "file",
+    "build": "file",
+    "train": "dir",
+    "evaluate": "dir",
+    "report": "file",
+    "reconstruct": "file",
+    "compare-real": "dir",
+    "real-trackml": "dir",
+    "detector": "file",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message.splitlines()[0]}\n")
+
+
+def finite_number(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type`` that parses with ``kind`` and refuses NaN and infinities."""
+
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        return value
+
+    parse.__name__ = getattr(kind, "__name__", "number")  # argparse names it in errors
+    return parse
+
+
+def _finite_numeric_options(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if action.type in (float, int):
+            action.type = finite_number(action.type)
 
 
 def _module(verb: str) -> ModuleType:
@@ -63,9 +108,10 @@ def _usage() -> str:
 
 def build_parser(verb: str) -> argparse.ArgumentParser:
     """The parser of one verb; only that verb's module is imported."""
-    parser = argparse.ArgumentParser(prog=f"hepml {verb}", description=VERBS[verb][1])
+    parser = _Parser(prog=f"hepml {verb}", description=VERBS[verb][1])
     add: Callable[[str, argparse.ArgumentParser], None] = _module(verb).add_arguments
     add(verb, parser)
+    _finite_numeric_options(parser)
     return parser
 
 
@@ -80,9 +126,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"hepml: error: unknown verb '{verb}' (choose from {', '.join(VERBS)})", file=sys.stderr
         )
         return 2
-    args = build_parser(verb).parse_args(argv[1:])
+    try:
+        args = build_parser(verb).parse_args(argv[1:])
+    except SystemExit as exc:  # --help (0) or a one-line usage error (2)
+        return int(exc.code or 0)
     args.verb = verb
     try:
+        out = getattr(args, "out", None)
+        if isinstance(out, Path):
+            from hepml.io import check_output_path
+
+            check_output_path(out, OUT_KIND.get(verb, "file"))
         rc = _module(verb).run(args)
     except HepmlError as exc:
         print(f"hepml {verb}: error: {exc}", file=sys.stderr)

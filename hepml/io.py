@@ -68,18 +68,70 @@ TRACKER_TREES = {"hits": HIT_COLUMNS, "particles": PARTICLE_COLUMNS}
 
 
 # --------------------------------------------------------------------------- atomic writes
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove ``.<name>.<pid>.*.tmp*`` files beside ``path`` left by a killed writer (dead pid)."""
+    prefix = f".{path.name}."
+    try:
+        candidates = [p for p in path.parent.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return
+    for p in candidates:
+        rest = p.name[len(prefix) :]
+        pid, _, tail = rest.partition(".")
+        if pid.isdigit() and ".tmp" in tail and not _pid_alive(int(pid)):
+            p.unlink(missing_ok=True)
+
+
+def check_output_path(path: str | Path, kind: str = "file") -> Path:
+    """Refuse, before any work, an output ``path`` that cannot be written as a ``kind``.
+
+    ``kind`` is ``"file"`` or ``"dir"``. A file output that is an existing
+    directory, a directory output that is an existing file, or a path under an
+    existing file is a :class:`HepmlError` naming the path.
+    """
+    path = Path(path)
+    if kind == "file" and path.is_dir():
+        raise HepmlError(f"cannot write '{path}': it is a directory, not a file")
+    if kind == "dir" and path.exists() and not path.is_dir():
+        raise HepmlError(f"cannot write '{path}': it is a file, not a directory")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise HepmlError(f"cannot write '{path}': '{parent}' is a file, not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise HepmlError(f"cannot write '{path}': directory '{parent}' is not writable")
+            break
+    return path
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
     On any exception the temporary file is removed and ``path`` is untouched.
-    An unwritable destination raises :class:`HepmlError` naming it.
+    The temporary name carries the writer's pid (``.<name>.<pid>.XXXX.tmp<suffixes>``):
+    temporaries of a writer killed outright (SIGKILL) are removed by the next
+    writer of the same path. An unwritable destination raises :class:`HepmlError` naming it.
     """
     path = Path(path)
+    check_output_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(path)
         fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes), dir=path.parent
+            prefix=f".{path.name}.{os.getpid()}.",
+            suffix=".tmp" + "".join(path.suffixes),
+            dir=path.parent,
         )
     except OSError as exc:
         raise HepmlError(f"cannot write '{path}': {exc.strerror or exc}") from None
@@ -196,8 +248,69 @@ def write_tracker_root(path: str | Path, hits: pd.DataFrame, particles: pd.DataF
 TRUTH_AT_HIT = ("tx", "ty", "tz", "tpx", "tpy", "tpz")
 
 
+def _first_bad_row(bad: np.ndarray) -> int:
+    return int(np.flatnonzero(bad)[0])
+
+
+def check_tracker_tables(
+    hits: pd.DataFrame, particles: pd.DataFrame | None, source: str | Path
+) -> None:
+    """Validate tracker tables where they enter; a one-line :class:`HepmlError` naming ``source``.
+
+    Hit coordinates ``x, y, z`` and particle vertices and momenta are finite;
+    ``hit_id`` is unique within each event; every hit's ``particle_id`` > 0 is
+    a particle of the same event in ``particles`` (when given). An event of
+    noise only (no particle) is valid.
+    """
+    for c in ("x", "y", "z"):
+        if c in hits:
+            bad = ~np.isfinite(hits[c].to_numpy())
+            if bad.any():
+                i = _first_bad_row(bad)
+                raise HepmlError(
+                    f"'{source}': hit_id {int(hits['hit_id'].iloc[i])} has non-finite {c} = {hits[c].iloc[i]} ({int(bad.sum())} such hits)"
+                )
+    ev = hits["event_id"].to_numpy() if "event_id" in hits else np.zeros(len(hits), np.int64)
+    dup = pd.DataFrame({"e": ev, "h": hits["hit_id"].to_numpy()}).duplicated().to_numpy()
+    if dup.any():
+        i = _first_bad_row(dup)
+        raise HepmlError(
+            f"'{source}': hit_id {int(hits['hit_id'].iloc[i])} appears more than once in event {int(ev[i])}"
+        )
+    if particles is None:
+        return
+    for c in ("vx", "vy", "vz", "px", "py", "pz"):
+        if c in particles:
+            bad = ~np.isfinite(particles[c].to_numpy())
+            if bad.any():
+                i = _first_bad_row(bad)
+                raise HepmlError(
+                    f"'{source}': particle_id {int(particles['particle_id'].iloc[i])} has non-finite {c}"
+                )
+    pid = hits["particle_id"].to_numpy()
+    sel = pid > 0
+    if sel.any():
+        pev = (
+            particles["event_id"].to_numpy()
+            if "event_id" in particles
+            else np.zeros(len(particles), np.int64)
+        )
+        known = pd.MultiIndex.from_arrays([pev, particles["particle_id"].to_numpy()])
+        wanted = pd.MultiIndex.from_arrays([ev[sel], pid[sel]])
+        missing = ~wanted.isin(known)
+        if missing.any():
+            i = _first_bad_row(missing)
+            e, q = int(ev[sel][i]), int(pid[sel][i])
+            other = sorted(set(np.unique(pev).tolist()) - set(np.unique(ev).tolist()))
+            hint = f" (the particles are of other events: {other[:3]})" if other else ""
+            raise HepmlError(
+                f"'{source}': hits of event {e} name particle_id {q}, absent from the particles of that event{hint}"
+            )
+
+
 def read_tracker_root(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read ``(hits, particles)`` written by :func:`write_tracker_root`."""
+    """Read ``(hits, particles)`` written by :func:`write_tracker_root` (checked by
+    :func:`check_tracker_tables`)."""
     required = [c for c in HIT_COLUMNS if c not in TRUTH_AT_HIT]
     hits_cols = read_root(path, "hits")
     for c in required:
@@ -206,6 +319,7 @@ def read_tracker_root(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     part_cols = read_root(path, "particles", list(PARTICLE_COLUMNS))
     hits = _typed_frame(hits_cols, HIT_COLUMNS, optional=TRUTH_AT_HIT)
     particles = _typed_frame(part_cols, PARTICLE_COLUMNS)
+    check_tracker_tables(hits, particles, path)
     return hits, particles
 
 
@@ -213,6 +327,20 @@ def read_tracker_events(paths: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.D
     """Concatenate the events of several tracker shard files."""
     hs, ps = zip(*(read_tracker_root(p) for p in paths), strict=True)
     return pd.concat(hs, ignore_index=True), pd.concat(ps, ignore_index=True)
+
+
+def check_same_events(
+    ids: np.ndarray, source: str | Path, reference: np.ndarray, reference_source: str | Path
+) -> None:
+    """One-line :class:`HepmlError` unless ``ids`` and ``reference`` hold the same event ids
+    (say, a dataset built from one shard and the simulated hits of another)."""
+    a, b = set(np.unique(np.asarray(ids)).tolist()), set(np.unique(np.asarray(reference)).tolist())
+    if a != b:
+        only = sorted(a - b) or sorted(b - a)
+        where = reference_source if a - b else source
+        raise HepmlError(
+            f"'{source}' and '{reference_source}' hold different events (event {only[0]} is not in '{where}')"
+        )
 
 
 # --------------------------------------------------------------------------- TrackML CSV
@@ -308,6 +436,13 @@ def _read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise HepmlError(f"'{path}' lacks column '{missing[0]}'")
+    for c in required:
+        if not pd.api.types.is_numeric_dtype(df[c]):
+            raise HepmlError(f"'{path}': column '{c}' is not numeric")
+        if c not in ("x", "y", "z") and df[c].isna().any():
+            raise HepmlError(
+                f"'{path}': column '{c}' has an empty value at line {int(np.flatnonzero(df[c].isna().to_numpy())[0]) + 2}"
+            )
     return df
 
 
@@ -323,6 +458,10 @@ def read_trackml_csv(
     """
     _check_event_name(event)
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise HepmlError(f"input '{directory}' is a file, not a directory of TrackML CSV files")
+    if not directory.is_dir():
+        raise HepmlError(f"input directory '{directory}' does not exist")
     eid = int(event[5:]) if event_id is None else int(event_id)
     hits = _read_csv(
         trackml_file(directory, event, "hits"), ["hit_id", "x", "y", "z", "volume_id", "layer_id"]
@@ -340,6 +479,14 @@ def read_trackml_csv(
         t = _read_csv(tpath, ["hit_id", "particle_id"])
         if len(t) != len(hits):
             raise HepmlError(f"'{tpath}' has {len(t)} rows but the hits file has {len(hits)}")
+        if not hits["hit_id"].is_unique:
+            dup = int(hits["hit_id"][hits["hit_id"].duplicated()].iloc[0])
+            raise HepmlError(
+                f"'{trackml_file(directory, event, 'hits')}': hit_id {dup} appears more than once"
+            )
+        if not t["hit_id"].is_unique:
+            dup = int(t["hit_id"][t["hit_id"].duplicated()].iloc[0])
+            raise HepmlError(f"'{tpath}': hit_id {dup} appears more than once")
         t = t.set_index("hit_id").reindex(hits["hit_id"].to_numpy())
         if t["particle_id"].isna().any():
             raise HepmlError(f"'{tpath}' does not cover every hit_id of the hits file")
@@ -364,4 +511,5 @@ def read_trackml_csv(
     )
     for c, v in extra.items():
         typed[c] = v
+    check_tracker_tables(typed, particles, trackml_file(directory, event, "hits"))
     return typed, particles

@@ -20,6 +20,7 @@ evaluation and ``benchmarks/reconstruct.py`` run.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,9 @@ from hepml.reco.spacepoints import SpacePoints
 
 if TYPE_CHECKING:
     import torch.nn as nn
+
+# a labeller outside torch: (x (B, W, F) float32, lengths (B,) int64) -> logits (B, >= W)
+RoadLabeller = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def seeding_config(cfg: dict[str, Any]) -> SeedingConfig:
@@ -122,7 +126,7 @@ def event_roads(
 
 
 def label_roads(
-    model: nn.Module,
+    model: nn.Module | RoadLabeller,
     road_ptr: np.ndarray,
     features: np.ndarray,
     batch_size: int = 1024,
@@ -132,7 +136,8 @@ def label_roads(
 
     Roads are sorted by length and run in batches (eval mode, no grad), so that
     padding stays small; the model packs each batch. ``threads`` torch CPU
-    threads during the call (0 keeps torch's setting).
+    threads during the call (0 keeps torch's setting). ``model`` may also be a
+    :data:`RoadLabeller` outside torch (:class:`hepml.export.OnnxLabeller`).
     """
     import torch
 
@@ -142,6 +147,13 @@ def label_roads(
     if len(lengths) == 0:
         return out
     order = np.argsort(-lengths, kind="stable")
+    if not isinstance(model, torch.nn.Module):  # numpy in, numpy out (onnxruntime)
+        for start in range(0, len(order), batch_size):
+            x, ln, src, valid = _road_batch(
+                road_ptr, lengths, features, order[start : start + batch_size]
+            )
+            out[src[valid]] = np.asarray(model(x, ln))[:, : x.shape[1]][valid]
+        return out
     device = next(model.parameters()).device
     model.eval()
     before = torch.get_num_threads()
@@ -150,19 +162,28 @@ def label_roads(
     try:
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                ln = lengths[idx]
-                width = int(ln.max())
-                pos = np.arange(width)[None, :]
-                src = road_ptr[idx][:, None] + pos
-                valid = pos < ln[:, None]
-                x = np.zeros((len(idx), width, features.shape[1]), dtype=np.float32)
-                x[valid] = features[src[valid]]
+                x, ln, src, valid = _road_batch(
+                    road_ptr, lengths, features, order[start : start + batch_size]
+                )
                 logits = model(x=torch.from_numpy(x).to(device), lengths=torch.from_numpy(ln))
                 out[src[valid]] = logits.float().cpu().numpy()[valid]
     finally:
         torch.set_num_threads(before)
     return out
+
+
+def _road_batch(
+    road_ptr: np.ndarray, lengths: np.ndarray, features: np.ndarray, idx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Roads ``idx`` zero-padded: ``x`` (B, W, F), lengths (B,), flat element index (B, W), valid (B, W)."""
+    ln = lengths[idx]
+    width = int(ln.max())
+    pos = np.arange(width)[None, :]
+    src = road_ptr[idx][:, None] + pos
+    valid = pos < ln[:, None]
+    x = np.zeros((len(idx), width, features.shape[1]), dtype=np.float32)
+    x[valid] = features[src[valid]]
+    return x, ln, src, valid
 
 
 def follower_tracks(roads: Roads, n_points: int, cfg: BuildingConfig) -> Tracks:
@@ -182,7 +203,7 @@ def labeller_tracks(roads: Roads, logits: np.ndarray, n_points: int, cfg: Buildi
 def reconstruct_event(
     hits: pd.DataFrame,
     reco: Reconstruction,
-    model: nn.Module | None,
+    model: nn.Module | RoadLabeller | None,
     timing: dict[str, float] | None = None,
 ) -> np.ndarray:
     """``track_id`` (n,) int64 of every row of ``hits`` (one event); 0 = in no track.

@@ -222,8 +222,8 @@ def evaluate(cfg: dict[str, Any], data: list[Path], model_dir: Path, out_dir: Pa
     reco = Reconstruction.from_config(cfg)
     ev_cfg = EvaluateConfig.from_config(cfg)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     model, _ = load_model(Path(model_dir) / "model.pt")
+    out_dir.mkdir(parents=True, exist_ok=True)
     d = load_datasets(npz)
     label = d["label"].astype(bool)
     if not label.any() or label.all():

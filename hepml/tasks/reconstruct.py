@@ -4,6 +4,7 @@
 
     hepml reconstruct --input DIR --event eventNNNNNNNNN --out submission.csv
                       [--model CHECKPOINT] [--config FILE] [--method bigru|road_follower]
+                      [--backend torch|onnxruntime]
     hepml score       --input DIR --event eventNNNNNNNNN --submission submission.csv
 
 ``reconstruct`` reads ``DIR/eventNNNNNNNNN-hits.csv`` or ``.csv.gz`` (TrackML
@@ -27,6 +28,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,6 +65,13 @@ def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
             default="bigru",
             help="the labeller (default) or the classical road follower (needs no model)",
         )
+        p.add_argument(
+            "--backend",
+            choices=("torch", "onnxruntime"),
+            default="torch",
+            help="run the labeller in torch (model.pt) or onnxruntime (model.onnx: `hepml export`;"
+            " default: model.onnx beside the checkpoint)",
+        )
     else:
         p.add_argument(
             "--submission", required=True, type=Path, help="submission CSV (hit_id,track_id)"
@@ -70,6 +79,8 @@ def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
 
 
 def _check_dir(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise HepmlError(f"input '{path}' is a file, not a directory")
     if not path.is_dir():
         raise HepmlError(f"input directory '{path}' does not exist")
 
@@ -82,7 +93,7 @@ def reconstruct(args: argparse.Namespace) -> None:
 
     _check_dir(args.input)
     cfg = config.load(args.config)
-    model = None
+    model: Any = None
     if args.method == "bigru":
         from hepml.train import load_model
 
@@ -91,11 +102,17 @@ def reconstruct(args: argparse.Namespace) -> None:
             if args.model is not None
             else Path(cfg["workflow"]["results"]) / "models" / "hit_labeller" / "model.pt"
         )
-        model, meta = load_model(path)
-        if meta["model_name"] != MODEL_NAME:
-            raise HepmlError(
-                f"'{path}' holds a '{meta['model_name']}' model, not the hit labeller's '{MODEL_NAME}'"
-            )
+        if args.backend == "onnxruntime":
+            from hepml.export import OnnxLabeller
+
+            onnx_path = path if path.suffix == ".onnx" else path.with_name("model.onnx")
+            model = OnnxLabeller(onnx_path)
+        else:
+            model, meta = load_model(path)
+            if meta["model_name"] != MODEL_NAME:
+                raise HepmlError(
+                    f"'{path}' holds a '{meta['model_name']}' model, not the hit labeller's '{MODEL_NAME}'"
+                )
     hits, _ = read_trackml_csv(args.input, args.event, truth=False)
     reco = Reconstruction.from_config(cfg)
     surf = reco.detector.surface_of(hits["volume_id"].to_numpy(), hits["layer_id"].to_numpy())
@@ -125,6 +142,14 @@ def reconstruct(args: argparse.Namespace) -> None:
 
 
 def read_submission(path: Path) -> pd.DataFrame:
+    """``hit_id, track_id`` of a submission file, as int64; one-line errors otherwise.
+
+    Both columns must be integers (no empty, fractional or text value) and
+    ``track_id`` non-negative (0: in no track). :func:`check_submission` checks
+    it against an event.
+    """
+    if path.is_dir():
+        raise HepmlError(f"submission '{path}' is a directory, not a CSV file")
     if not path.is_file():
         raise HepmlError(f"submission file '{path}' does not exist")
     try:
@@ -134,9 +159,46 @@ def read_submission(path: Path) -> pd.DataFrame:
     for c in ("hit_id", "track_id"):
         if c not in sub.columns:
             raise HepmlError(f"submission '{path}' lacks column '{c}'")
-    if sub["hit_id"].isna().any() or sub["track_id"].isna().any():
-        raise HepmlError(f"submission '{path}' has empty hit_id or track_id values")
+    for c in ("hit_id", "track_id"):
+        col = sub[c]
+        if col.isna().any():
+            line = int(np.flatnonzero(col.isna().to_numpy())[0]) + 2
+            raise HepmlError(f"submission '{path}' has an empty {c} at line {line}")
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise HepmlError(f"submission '{path}': column {c} holds non-numbers")
+        values = col.to_numpy()
+        frac = values != np.round(values) if values.dtype.kind == "f" else np.zeros(len(col), bool)
+        if frac.any():
+            line = int(np.flatnonzero(frac)[0]) + 2
+            raise HepmlError(
+                f"submission '{path}': {c} {values[frac][0]} at line {line} is not an integer"
+            )
+        neg = values < 0
+        if neg.any():
+            line = int(np.flatnonzero(neg)[0]) + 2
+            raise HepmlError(
+                f"submission '{path}': {c} {values[neg][0]} at line {line} is negative"
+            )
     return sub[["hit_id", "track_id"]].astype(np.int64)
+
+
+def check_submission(sub: pd.DataFrame, hit_ids: np.ndarray, path: Path, event: str) -> None:
+    """TrackML's rule: a submission assigns every hit of the event exactly once."""
+    dup = sub["hit_id"].duplicated()
+    if dup.any():
+        raise HepmlError(
+            f"submission '{path}' assigns hit_id {int(sub['hit_id'][dup].iloc[0])} more than once"
+        )
+    unknown = ~sub["hit_id"].isin(hit_ids)
+    if unknown.any():
+        raise HepmlError(
+            f"submission '{path}' names hit_id {int(sub['hit_id'][unknown].iloc[0])}, absent from event '{event}'"
+        )
+    missing = ~np.isin(hit_ids, sub["hit_id"].to_numpy())
+    if missing.any():
+        raise HepmlError(
+            f"submission '{path}' leaves {int(missing.sum())} of {len(hit_ids)} hits of event '{event}' unassigned (first: hit_id {int(hit_ids[missing][0])}); every hit needs a track_id, 0 for none"
+        )
 
 
 def score(args: argparse.Namespace) -> None:
@@ -159,11 +221,7 @@ def score(args: argparse.Namespace) -> None:
         hits["weight"] = hits["weight"].to_numpy(np.float64)
     else:
         hits["weight"] = hit_weights(hits, particles)
-    unknown = ~sub["hit_id"].isin(hits["hit_id"])
-    if unknown.any():
-        raise HepmlError(
-            f"submission '{args.submission}' names hit_id {int(sub['hit_id'][unknown].iloc[0])}, absent from event '{args.event}'"
-        )
+    check_submission(sub, hits["hit_id"].to_numpy(), args.submission, args.event)
     assigned = sub[sub["track_id"] > 0]
     s = trackml_score(hits[["hit_id", "particle_id", "weight"]], assigned)
     res = tracking_efficiency(hits, particles, assigned)

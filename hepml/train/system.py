@@ -10,9 +10,18 @@ What is ours:
   the GPU once when there is one). :class:`TensorBatches` indexes a batch at a
   time with a seeded permutation per epoch, never sample by sample in Python.
 * Resume: ``out_dir/checkpoints/last.ckpt`` is picked up when its fingerprint
-  (model, hyper-parameters, trainer settings, seed, sample sizes) matches the
-  current run; a run with other settings starts afresh. Checkpoints are loaded
-  with ``weights_only=True``.
+  (model, hyper-parameters, trainer settings, seed, sample sizes, a hash of the
+  training and validation tensors and the data-contract version) matches the
+  current run; a run with other settings or other data starts afresh and says
+  why. Each checkpoint carries every random state (torch CPU and CUDA, numpy,
+  Python; the batch order is a pure function of ``(seed, epoch)``), so a run
+  killed at any point and rerun ends with the weights of an uninterrupted run.
+  Checkpoints are loaded with ``weights_only=True`` onto the CPU first (one
+  written on a GPU resumes on a CPU); an unreadable one is a one-line error.
+* One trainer per output folder: ``out_dir/train.lock`` (``flock``, released
+  by the kernel when the process dies, even by SIGKILL).
+* Non-finite values (NaN, inf) in any input, target or weight are an error
+  before the first step.
 * ``out_dir/model.pt``: the best epoch's weights with the registry name and
   hyper-parameters, written atomically; :func:`load_model` rebuilds the model
   from :data:`hepml.models.MODELS`.
@@ -20,14 +29,19 @@ What is ours:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import math
+import os
+import random
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +50,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from hepml.config import schema_default
 from hepml.errors import HepmlError
-from hepml.io import atomic_output
+from hepml.io import atomic_output, atomic_write_text
 from hepml.models import build_model
 
 LOSSES = ("bce", "ce")
+#: version of the checkpoint layout and fingerprint; a change starts every run afresh
+CHECKPOINT_VERSION = 2
 
 
 # --------------------------------------------------------------------------- configuration
@@ -48,15 +65,16 @@ LOSSES = ("bce", "ce")
 class TrainerConfig:
     """Trainer settings: ``training`` section, overridden by ``<task>.train``."""
 
-    max_epochs: int = 30
-    batch_size: int = 512
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    grad_clip: float = 1.0
-    patience: int = 4
-    device: str = "auto"
-    precision: str = "auto"
-    threads: int = 0
+    # defaults: the schema's (training.*), read when an instance is made, never repeated here
+    max_epochs: int = field(default_factory=lambda: schema_default("training.max_epochs"))
+    batch_size: int = field(default_factory=lambda: schema_default("training.batch_size"))
+    lr: float = field(default_factory=lambda: schema_default("training.lr"))
+    weight_decay: float = field(default_factory=lambda: schema_default("training.weight_decay"))
+    grad_clip: float = field(default_factory=lambda: schema_default("training.grad_clip"))
+    patience: int = field(default_factory=lambda: schema_default("training.patience"))
+    device: str = field(default_factory=lambda: schema_default("training.device"))
+    precision: str = field(default_factory=lambda: schema_default("training.precision"))
+    threads: int = field(default_factory=lambda: schema_default("training.threads"))
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any], task: str) -> TrainerConfig:
@@ -119,6 +137,36 @@ class TensorData:
 
     def to(self, device: torch.device) -> TensorData:
         return self._map(lambda t: t.to(device, non_blocking=True))
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Every tensor by name: ``input.<name>``, ``target``, ``mask``, ``weight``."""
+        out = {f"input.{k}": v for k, v in sorted(self.inputs.items())}
+        out["target"] = self.target
+        if self.mask is not None:
+            out["mask"] = self.mask
+        if self.weight is not None:
+            out["weight"] = self.weight
+        return out
+
+    def digest(self) -> str:
+        """A hash of every tensor's name, dtype, shape and bytes (the data's fingerprint)."""
+        h = hashlib.blake2b(digest_size=20)
+        for name, t in self.tensors().items():
+            c = t.detach().cpu().contiguous()
+            h.update(f"{name}:{c.dtype}:{tuple(c.shape)};".encode())
+            h.update(c.reshape(-1).view(torch.uint8).numpy().tobytes())
+        return h.hexdigest()
+
+    def check_finite(self, what: str) -> None:
+        """A one-line :class:`HepmlError` naming the tensor when any value is NaN or infinite."""
+        for name, t in self.tensors().items():
+            if t.is_floating_point():
+                bad = ~torch.isfinite(t)
+                if bool(bad.any()):
+                    rows = int(bad.reshape(len(t), -1).any(dim=1).sum()) if t.dim() else 1
+                    raise HepmlError(
+                        f"{what}: {name} has {int(bad.sum())} non-finite values (NaN or inf) in {rows} of {len(t)} samples"
+                    )
 
     def batch(self, idx: torch.Tensor) -> dict[str, Any]:
         """One batch as a dict (the form Lightning passes to the steps)."""
@@ -253,7 +301,53 @@ def _lightning_module(model: nn.Module, loss: str, cfg: TrainerConfig) -> Any:
                 self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
             )
 
+        def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+            checkpoint[RNG_KEY] = rng_states()
+            checkpoint[VERSION_KEY] = CHECKPOINT_VERSION
+
+        def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+            restore_rng_states(checkpoint[RNG_KEY])
+
     return System()
+
+
+RNG_KEY = "hepml_rng_states"
+VERSION_KEY = "hepml_checkpoint_version"
+
+
+def rng_states() -> dict[str, Any]:
+    """Every random state a training step can draw from, as tensors and plain Python values
+    (loadable with ``weights_only=True``)."""
+    # numpy's global state: hepml draws only from Generators, but third-party code may not
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # noqa: NPY002
+    version, py_state, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "kind": str(kind),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
+        "python": {"version": int(version), "state": list(py_state), "gauss": gauss},
+    }
+
+
+def restore_rng_states(states: dict[str, Any]) -> None:
+    """Undo :func:`rng_states`. CUDA states are restored where as many GPUs are present
+    (a GPU checkpoint resumed on a CPU has no CUDA stream to restore)."""
+    torch.set_rng_state(states["torch"].cpu())
+    cuda = states.get("cuda") or []
+    if cuda and torch.cuda.is_available() and torch.cuda.device_count() == len(cuda):
+        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
+    n = states["numpy"]
+    np.random.set_state(  # noqa: NPY002
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
+    )
+    py = states["python"]
+    random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
 
 
 @dataclass
@@ -275,9 +369,13 @@ def _fingerprint(
     loss: str,
     n_train: int,
     n_val: int,
-) -> str:
-    payload = json.dumps(
+    data_digest: str,
+    data_contract: str,
+) -> dict[str, str]:
+    """``{"settings": ..., "data": ...}``: hashes of what the run does and of what it learns from."""
+    settings = json.dumps(
         {
+            "version": CHECKPOINT_VERSION,
             "model": model_name,
             "hparams": hparams,
             "trainer": asdict(cfg),
@@ -288,7 +386,57 @@ def _fingerprint(
         },
         sort_keys=True,
     )
-    return hashlib.sha256(payload.encode()).hexdigest()
+    data = json.dumps({"tensors": data_digest, "contract": data_contract}, sort_keys=True)
+    return {
+        "settings": hashlib.sha256(settings.encode()).hexdigest(),
+        "data": hashlib.sha256(data.encode()).hexdigest(),
+    }
+
+
+def _read_fingerprint(path: Path) -> dict[str, str] | None:
+    try:
+        fp = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return fp if isinstance(fp, dict) else None
+
+
+@contextlib.contextmanager
+def train_lock(out_dir: Path) -> Iterator[Path]:
+    """Hold ``out_dir/train.lock`` for the duration; a second trainer on the same folder is a
+    one-line :class:`HepmlError`. The kernel releases the lock when the holder dies."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "train.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise HepmlError(
+                f"another trainer (pid {holder}) is writing to '{out_dir}' (lock '{path}'); wait for it to end or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _checkpoint_epoch(last: Path) -> int:
+    """The epoch stored in ``last`` (loaded onto the CPU); a one-line error if unreadable."""
+    restart = f"delete '{last.parent}' to start this training afresh"
+    try:
+        ckpt = torch.load(last, map_location="cpu", weights_only=True)
+        epoch = int(ckpt["epoch"])
+        ckpt["state_dict"]
+        ckpt[RNG_KEY]["torch"]
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0][:100] if str(exc).strip() else ""
+        raise HepmlError(
+            f"checkpoint '{last}' is unreadable (truncated or corrupt: {type(exc).__name__}{': ' + msg if msg else ''}); {restart}"
+        ) from None
+    return epoch
 
 
 def build_model_seeded(model_name: str, hparams: dict[str, Any], seed: int) -> nn.Module:
@@ -308,17 +456,17 @@ def fit(
     out_dir: Path,
     seed: int,
     loss: str = "bce",
+    data_contract: str = "",
 ) -> FitResult:
     """Train ``model`` and write ``out_dir/model.pt`` with the best epoch's weights.
 
     Also writes ``out_dir/metrics.csv`` (one row per epoch: train_loss,
     val_loss, samples_per_s, lr) and ``out_dir/checkpoints/``. An interrupted
-    run called again with the same arguments resumes from the last epoch.
+    run called again with the same arguments and data resumes from the last
+    epoch and ends bit-identical to an uninterrupted one (on the CPU).
+    ``data_contract`` names the version of the features' layout (part of the
+    fingerprint, so a new layout never resumes an old run).
     """
-    import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
-
     # Lightning's start-up chatter (accelerator list, tips) is not for our logs.
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     if loss not in LOSSES:
@@ -327,27 +475,80 @@ def fit(
         raise HepmlError(
             f"empty training ({len(train)}) or validation ({len(val)}) sample for {model_name}"
         )
+    train.check_finite(f"training sample of {model_name}")
+    val.check_finite(f"validation sample of {model_name}")
     out_dir = Path(out_dir)
+    with train_lock(out_dir):
+        return _fit_locked(
+            model, model_name, hparams, train, val, cfg, out_dir, seed, loss, data_contract
+        )
+
+
+def _fit_locked(
+    model: nn.Module,
+    model_name: str,
+    hparams: dict[str, Any],
+    train: TensorData,
+    val: TensorData,
+    cfg: TrainerConfig,
+    out_dir: Path,
+    seed: int,
+    loss: str,
+    data_contract: str,
+) -> FitResult:
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
     ckpt_dir = out_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     device = cfg.torch_device()
-    torch.manual_seed(seed)  # dropout and any other draw inside the loop
+    # dropout and any other draw inside the loop; a resumed run restores the states instead
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002
+    random.seed(seed)
 
-    fp = _fingerprint(model_name, hparams, cfg, seed, loss, len(train), len(val))
-    fp_file = ckpt_dir / "fingerprint.txt"
+    fp = _fingerprint(
+        model_name,
+        hparams,
+        cfg,
+        seed,
+        loss,
+        len(train),
+        len(val),
+        train.digest() + val.digest(),
+        data_contract,
+    )
+    fp_file = ckpt_dir / "fingerprint.json"
     last = ckpt_dir / "last.ckpt"
-    resume = last.is_file() and fp_file.is_file() and fp_file.read_text().strip() == fp
+    old = _read_fingerprint(fp_file) if last.is_file() else None
+    resume = old == fp
+    if last.is_file() and not resume:
+        why = (
+            "its training data or data contract changed"
+            if old is not None and old.get("settings") == fp["settings"]
+            else "its model, settings or sample sizes changed"
+            if old is not None
+            else "it has no readable fingerprint"
+        )
+        print(
+            f"hepml train: {model_name}: not resuming from '{last}' ({why}): starting afresh",
+            file=sys.stderr,
+        )
     if not resume:
-        for stale in [*ckpt_dir.glob("*.ckpt"), out_dir / "metrics.csv"]:
+        for stale in [
+            *ckpt_dir.glob("*.ckpt"),
+            ckpt_dir / "fingerprint.txt",
+            out_dir / "metrics.csv",
+            out_dir / "model.pt",
+        ]:
             stale.unlink(missing_ok=True)
-        fp_file.write_text(fp + "\n")
+        atomic_write_text(fp_file, json.dumps(fp, sort_keys=True) + "\n")
     resumed_epoch = None
     if resume:
-        resumed_epoch = (
-            int(torch.load(last, map_location="cpu", weights_only=True).get("epoch", -1)) + 1
-        )
+        resumed_epoch = _checkpoint_epoch(last) + 1
         print(f"resuming {model_name} from {last} (epoch {resumed_epoch})", file=sys.stderr)
 
     previous = _read_metrics(out_dir / "metrics.csv") if resume else None
@@ -406,6 +607,8 @@ def fit(
         "loss": loss,
         "seed": seed,
         "trainer": asdict(cfg),
+        "fingerprint": fp,
+        "data_contract": data_contract,
     }
     model_path = out_dir / "model.pt"
     save_model(model_path, model_name, hparams, model, meta)
@@ -433,7 +636,13 @@ _BENIGN_WARNINGS = (
 def _read_metrics(csv_path: Path) -> Any:
     import pandas as pd
 
-    return pd.read_csv(csv_path) if csv_path.is_file() else None
+    if not csv_path.is_file():
+        return None
+    try:
+        df = pd.read_csv(csv_path)
+    except Exception:  # a metrics file of a killed run: the checkpoint is what counts
+        return None
+    return df if "epoch" in df else None
 
 
 def _merge_metrics(csv_path: Path, previous: Any) -> None:

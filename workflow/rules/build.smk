@@ -3,10 +3,12 @@
 
 rule build:
     input:
-        config=CONFIG,
+        config=ancient(CONFIG),
         sim=lambda w: f"{R}/sim/{TASK_SOURCE[w.task]}/shard{w.shard}.root",
     output:
         f"{R}/data/{{task}}/shard{{shard}}.npz",
+    params:
+        cfg=lambda w: task_sections(w.task, "build"),
     log:
         f"{R}/logs/build/{{task}}/shard{{shard}}.log",
     benchmark:

@@ -3,22 +3,19 @@
 
 rule evaluate:
     input:
-        config=CONFIG,
+        config=ancient(CONFIG),
         data=lambda w: task_data(w.task, "test") + task_sim(w.task, "test"),
         model=f"{R}/models/{{task}}/model.pt",
         # the ghost filter also scores the finder's candidates on the real TrackML event
         real=lambda w: REAL["files"] if REAL and w.task == "ghost_filter" else [],
     output:
         metrics=f"{R}/evaluate/{{task}}/metrics.json",
-        roc=report(
-            f"{R}/evaluate/{{task}}/roc.png",
-            caption="../report/roc.rst",
-            category="ROC curves",
-            labels={"task": "{task}"},
-        ),
+        # in Snakemake's report through report_figures (report.smk), with every other figure
+        roc=f"{R}/evaluate/{{task}}/roc.png",
     params:
         model=lambda w: f"{R}/models/{w.task}",
         out=lambda w: f"{R}/evaluate/{w.task}",
+        cfg=lambda w: task_sections(w.task, "evaluate"),
         real=lambda w: f" {REAL['sample']}/{REAL['event']}" if REAL and w.task == "ghost_filter" else "",
     log:
         f"{R}/logs/evaluate/{{task}}.log",

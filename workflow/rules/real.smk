@@ -46,13 +46,15 @@ rule compare_real:
 
 rule reconstruct_real:
     input:
-        config=CONFIG,
+        config=ancient(CONFIG),
         real=REAL["files"][0],
         model=lambda w: [f"{R}/models/hit_labeller/model.pt"] if w.method == "bigru" else [],
     output:
         f"{R}/evaluate/real_trackml/{{method}}/submission.csv",
     params:
         model=lambda w: f"--model {R}/models/hit_labeller/model.pt" if w.method == "bigru" else "",
+        # the finder and the labeller's building, not its training (common.smk)
+        cfg=task_sections("hit_labeller", "build"),
     log:
         f"{R}/logs/reconstruct_real/{{method}}.log",
     benchmark:
@@ -69,7 +71,7 @@ rule reconstruct_real:
 
 rule real_trackml:
     input:
-        config=CONFIG,
+        config=ancient(CONFIG),
         real=REAL["files"],
         submissions=expand(
             f"{R}/evaluate/real_trackml/{{method}}/submission.csv", method=REAL_METHODS
@@ -91,6 +93,7 @@ rule real_trackml:
         submissions=" ".join(
             f"{m}={R}/evaluate/real_trackml/{m}/submission.csv" for m in REAL_METHODS
         ),
+        cfg=task_sections("hit_labeller", "evaluate"),
     log:
         f"{R}/logs/real_trackml.log",
     resources:

@@ -3,9 +3,13 @@
 
 rule simulate:
     input:
-        CONFIG,
+        ancient(CONFIG),
     output:
         f"{R}/sim/{{kind}}/shard{{shard}}.root",
+    params:
+        # what the shard's simulation reads (not workflow.*_shards: shard K is the same
+        # whatever other shards exist)
+        cfg=lambda w: sections("seed", w.kind, f"workflow.{w.kind}_{SHARD_UNIT[w.kind]}_per_shard"),
     log:
         f"{R}/logs/simulate/{{kind}}/shard{{shard}}.log",
     benchmark:
