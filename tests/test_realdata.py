@@ -185,8 +185,16 @@ def test_compare_rows_in_table_order() -> None:
         "double_hit_share": 0.278,
         "hit_abs_eta_p95": 3.67,
         "secondary_share": 0.24,
+        "weighted_pt_median_GeV": 0.45,
+        "weighted_soft_share": 0.08,
     }
-    sim = {**real, "noise_share": 0.05, "hits_per_particle_mean": 13.5, "secondary_share": 0.01}
+    sim = {
+        **real,
+        "noise_share": 0.05,
+        "hits_per_particle_mean": 13.5,
+        "secondary_share": 0.01,
+        "weighted_soft_share": 0.233,  # hepml's spectrum before the Hagedorn pT factor: 2.9x
+    }
     rows = rd.compare(sim, real)
     assert [r.figure for r in rows] == list(rd.BANDS)
     by = {r.figure: r for r in rows}
@@ -195,7 +203,11 @@ def test_compare_rows_in_table_order() -> None:
     assert by["hits_per_particle_mean"].difference == pytest.approx(3.5)
     assert by["hit_share_pixel_barrel"].ok is True and by["hit_share_pixel_barrel"].ratio == 1.0
     assert by["secondary_share"].ok is None  # reported without a band
-    assert [r.figure for r in rd.out_of_band(rows)] == ["noise_share", "hits_per_particle_mean"]
+    assert [r.figure for r in rd.out_of_band(rows)] == [
+        "noise_share",
+        "hits_per_particle_mean",
+        "weighted_soft_share",
+    ]
     with pytest.raises(KeyError, match="double_hit_share"):
         rd.compare({k: v for k, v in sim.items() if k != "double_hit_share"}, real)
 

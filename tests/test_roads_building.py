@@ -7,7 +7,7 @@ import numpy as np
 from hepml.reco.building import BuildingConfig, build_tracks
 from hepml.rng import rng as make_rng
 
-CFG = BuildingConfig(threshold=0.5, min_hits=4, merge_min_shared=2)
+CFG = BuildingConfig(threshold=0.5, min_hits=4, merge_min_shared=2, merge_min_fraction=0.5)
 
 
 def roads(*elements: list[tuple[int, int, float]]) -> tuple[np.ndarray, ...]:
@@ -93,12 +93,31 @@ def test_a_track_losing_contested_hits_below_min_hits_frees_them_for_others():
 def test_merging_needs_enough_shared_hits():
     a = [(i, i, 0.9) for i in range(5)]
     b = [(0, 0, 0.8), (1, 1, 0.8)] + [(10 + i, i, 0.8) for i in range(2, 5)]
-    strict = BuildingConfig(threshold=0.5, min_hits=4, merge_min_shared=3)
+    strict = BuildingConfig(threshold=0.5, min_hits=4, merge_min_shared=3, merge_min_fraction=0.5)
     t = build([a, b], 15, strict)  # 2 shared < 3: no merge; a keeps 0, 1 and b is left with 3 hits
     assert t.n_tracks == 1 and (t.track_id[:5] == 1).all() and (t.track_id[10:] == 0).all()
-    t = build([a, b], 15)  # 2 shared >= 2: merged; per layer the higher score wins
+    # 2 shared >= 2 but < half of the shorter track's 5: no merge, b loses 0, 1 and dissolves
+    t = build([a, b], 15)
+    assert t.n_tracks == 1 and (t.track_id[:5] == 1).all() and (t.track_id[10:] == 0).all()
+    assert t.n_merged[0] == 1
+    loose = BuildingConfig(threshold=0.5, min_hits=4, merge_min_shared=2, merge_min_fraction=0.4)
+    t = build([a, b], 15, loose)  # 2 >= 0.4 * 5: merged; per layer the higher score wins
     assert t.n_tracks == 1 and (t.track_id[:5] == 1).all() and (t.track_id[10:] == 0).all()
     assert t.n_merged[0] == 2
+
+
+def test_a_fake_road_sharing_the_seed_adds_none_of_its_hits_to_the_true_track():
+    """A road grown from a fake seed holds two hits of a true track and six of its own on
+    other modules; merging them (as with merge_min_fraction 0) makes a track of 14 hits
+    in which the particle holds 8: no longer a double-majority match of anything clean."""
+    true = [(i, i, 0.9) for i in range(8)]
+    fake = [(0, 0, 0.7), (1, 1, 0.7)] + [(100 + i, 20 + i, 0.6) for i in range(6)]
+    t = build([true, fake], 110)
+    assert (t.track_id[:8] == t.track_id[0]).all() and t.track_id[0] > 0
+    assert not np.isin(t.track_id[100:106], [t.track_id[0]]).any()
+    merge_all = BuildingConfig(threshold=0.5, min_hits=4, merge_min_shared=2, merge_min_fraction=0)
+    t = build([true, fake], 110, merge_all)
+    assert (t.track_id[100:106] == t.track_id[0]).all()  # what the fraction prevents
 
 
 def test_many_random_roads_give_a_consistent_assignment():

@@ -120,7 +120,7 @@ def test_hits_lie_on_their_module_planes_within_bounds(
 
 
 def test_crossings_are_on_the_plane_in_double_precision() -> None:
-    cfg = _cfg(n_particles=400)
+    cfg = _cfg(n_particles=500)
     det = _detector(cfg)
     _, cr = simulate_particles(det, TrackerSimConfig.from_config(cfg), 1, make_rng(2, "test"))
     u, v, w = det.modules.to_local(cr.module, cr.x, cr.y, cr.z)
@@ -144,8 +144,10 @@ def test_local_residuals_have_pitch_over_sqrt12() -> None:
     um, vm, _ = m.to_local(rows, *(hits[c].to_numpy(np.float64) for c in ("x", "y", "z")))
     ut, vt, _ = m.to_local(rows, *(hits[c].to_numpy(np.float64) for c in ("tx", "ty", "tz")))
     pu, pv = m.pitch_u[rows], m.pitch_v[rows]
-    # away from the edges, where the measurement is not clipped onto the module
-    inner = (np.abs(vt) < m.hv[rows] - pv) & (np.abs(ut) < m.half_width(rows, vt) - pu)
+    # away from the edges, where the measurement is not clipped onto the module (on a
+    # trapezoid the half width at the measured v, up to a pitch_v away, is what clips)
+    half_u = np.minimum(m.half_width(rows, vt - pv), m.half_width(rows, vt + pv))
+    inner = (np.abs(vt) < m.hv[rows] - pv) & (np.abs(ut) < half_u - pu)
     vol = hits.volume_id.to_numpy()
     for name, vols in (
         ("pixel", (7, 8, 9)),
@@ -292,14 +294,40 @@ def test_scatter_direction_projected_angles_have_width_theta0() -> None:
 # --------------------------------------------------------------------------- the particle gun
 def test_minbias_pt_spectrum() -> None:
     rng = make_rng(2, "pt")
-    pt = sample_minbias_pt(1_000_000, 0.1, 0.4, 100.0, 6.0, rng)
+    pt = sample_minbias_pt(1_000_000, 0.1, 0.44, 100.0, 6.7, rng)
     assert pt.min() >= 0.1 and pt.max() <= 100.0
-    assert np.median(pt) == pytest.approx(0.4, abs=0.002)
-    # the power-law tail: P(pT > 2 GeV) = (1 + 1.9 / p0)^-5
-    p0 = minbias_pt_scale_GeV(0.1, 0.4, 6.0)
-    tail = (1 + 1.9 / p0) ** -5.0
-    assert np.mean(pt > 2.0) == pytest.approx(tail, rel=4 / np.sqrt(tail * len(pt)))
+    assert np.median(pt) == pytest.approx(0.44, abs=0.002)
+    # the shape: dN/dpT = pT (1 + pT/p0)^-n, integrated numerically, against the sample
+    p0 = minbias_pt_scale_GeV(0.1, 0.44, 6.7, 100.0)
+    grid = np.linspace(0.1, 100.0, 2_000_001)
+    dens = grid * (1.0 + grid / p0) ** -6.7
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(grid))])
+    cdf /= cdf[-1]
+    assert np.interp(0.44, grid, cdf) == pytest.approx(0.5, abs=1e-4)  # p0 puts the median there
+    for lo, hi in [(0.1, 0.2), (0.2, 0.3), (0.5, 1.0), (2.0, 5.0), (5.0, 100.0)]:
+        expect = np.interp(hi, grid, cdf) - np.interp(lo, grid, cdf)
+        got = np.mean((pt >= lo) & (pt < hi))
+        assert got == pytest.approx(expect, abs=4 * np.sqrt(expect / len(pt)) + 1e-5), (lo, hi)
+    # rising from pt_min (the phase-space factor pT): 0.15-0.2 GeV holds 6% more than 0.1-0.15
+    assert np.mean((pt >= 0.15) & (pt < 0.2)) > 1.04 * np.mean(pt < 0.15)
     assert (pt > 10.0).sum() > 10  # reaches tens of GeV
+
+
+def test_no_particle_below_pt_min_and_none_softer_than_tracked_leaves_hits() -> None:
+    """As in TrackML: no particle below 0.1 GeV (secondaries included), none below 0.15 GeV followed."""
+    cfg = _cfg(n_particles=3000, n_high_pt=0)
+    sim = TrackerSimConfig.from_config(cfg)
+    det = load_detector(cfg)
+    hits, parts = simulate_events(det, sim, np.arange(1), make_rng(3, "test"))
+    pt = np.hypot(parts["px"], parts["py"]).to_numpy()
+    assert pt.min() >= sim.pt_min_GeV
+    secondary = np.hypot(parts["vx"], parts["vy"]).to_numpy() > 1.0
+    assert secondary.sum() > 100  # secondaries were made, and cut too
+    with_hits = parts["particle_id"].isin(hits["particle_id"]).to_numpy()
+    assert np.all(pt[with_hits] >= sim.tracked_min_pt_GeV)
+    soft = pt < sim.tracked_min_pt_GeV
+    assert soft.sum() > 100 and not with_hits[soft].any()
+    assert with_hits[~soft].mean() > 0.75
 
 
 def test_primaries_pt_median_eta_and_beam_spot() -> None:
@@ -308,7 +336,7 @@ def test_primaries_pt_median_eta_and_beam_spot() -> None:
     g = generate_particles(sim, 2, make_rng(6, "test"))
     assert len(g["q"]) == 40000
     pt = np.hypot(g["px"], g["py"])
-    assert np.median(pt) == pytest.approx(0.4, abs=0.01)
+    assert np.median(pt) == pytest.approx(sim.pt_median_GeV, abs=0.01)
     eta = np.arcsinh(g["pz"] / pt)
     assert np.abs(eta).max() <= 4.0 + 1e-9 and np.abs(eta).max() > 3.99  # eta up to 4
     assert np.abs(eta).mean() == pytest.approx(2.0, abs=0.03)  # uniform in [-4, 4]

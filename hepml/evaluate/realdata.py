@@ -17,13 +17,17 @@ TrackML's ``event000000001`` 5% sample):
   with two or more (module overlaps; real 0.278);
 * the 95th percentile of ``|eta|`` of the hit positions, all hits (real 3.67);
 * secondary share: of the particles with hits, those whose vertex lies at
-  transverse radius ``r > 1 mm`` (V0 decays, hadronic interactions; real 0.24).
+  transverse radius ``r > 1 mm`` (V0 decays, hadronic interactions; real 0.24);
+* the spectrum of the particles the TrackML score weighs (>= 4 hits): their
+  median pT (real 0.42 GeV) and the share of them below 0.2 GeV (real 0.10).
 
 :func:`compare` holds a simulated event's figures against a real event's
 within :data:`BANDS`: every hit share within 30% of the real value (ratio in
 0.7-1.3), hits per particle within 2 hits (difference), the double-hit share
-within a factor 0.6-1.5, the noise share within a factor 0.5-1.6; the eta
-percentile and the secondary share are reported without a band.
+within a factor 0.6-1.5, the noise share within a factor 0.5-1.6, the median
+pT within 15% and the soft share within a factor 0.6-1.6 (the sample holds ~50
+particles below 0.2 GeV: 15% statistical error); the eta percentile and the
+secondary share are reported without a band.
 
 :func:`local_residuals` gives the residual of each hit to its true crossing in
 the module's local frame (measured minus true, u and v, mm and pitches) by
@@ -45,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from hepml.detector.geometry import Modules
+from hepml.evaluate.trackml import ORDER_MIN_HITS
 
 #: Parts of the detector whose hit shares are compared: (figure suffix, volume ids, words).
 DETECTOR_PARTS: tuple[tuple[str, tuple[int, ...], str], ...] = (
@@ -63,6 +68,10 @@ TECHNOLOGIES: dict[str, tuple[int, ...]] = {
 }
 #: A vertex beyond this transverse radius (mm) makes a particle a secondary.
 SECONDARY_R_MM = 1.0
+#: the particles the TrackML score weighs have at least this many hits
+WEIGHTED_MIN_HITS = ORDER_MIN_HITS
+#: the soft end of the weighted particles' spectrum (GeV)
+SOFT_PT_GEV = 0.2
 #: Percentile of the hits' |eta| that is reported.
 ETA_PERCENTILE = 95.0
 #: RMS of a uniform distribution over one pitch, in pitches: 1/sqrt(12).
@@ -120,6 +129,8 @@ BANDS: dict[str, Band] = {
     "double_hit_share": Band("ratio", 0.6, 1.5),
     "hit_abs_eta_p95": Band("none"),
     "secondary_share": Band("none"),
+    "weighted_pt_median_GeV": Band("ratio", 0.85, 1.15),
+    "weighted_soft_share": Band("ratio", 0.6, 1.6),
 }
 #: What each figure is, in words (the report's first column).
 DESCRIPTIONS: dict[str, str] = {
@@ -130,6 +141,8 @@ DESCRIPTIONS: dict[str, str] = {
     "double_hit_share": "(particle, layer) pairs with 2+ hits",
     "hit_abs_eta_p95": f"{ETA_PERCENTILE:g}th percentile of the hits' |eta|",
     "secondary_share": f"particles with hits from a vertex at r > {SECONDARY_R_MM:g} mm",
+    "weighted_pt_median_GeV": f"median pT (GeV) of the particles with {WEIGHTED_MIN_HITS}+ hits",
+    "weighted_soft_share": f"of those, the share below {SOFT_PT_GEV:g} GeV",
 }
 
 
@@ -207,6 +220,14 @@ def secondary_share(hits: pd.DataFrame, particles: pd.DataFrame) -> float:
     return float((r > SECONDARY_R_MM).mean())
 
 
+def weighted_pt(hits: pd.DataFrame, particles: pd.DataFrame) -> np.ndarray:
+    """pT (GeV) of the particles with at least :data:`WEIGHTED_MIN_HITS` hits (those the
+    TrackML score weighs)."""
+    ids, counts = np.unique(track_hits(hits)["particle_id"].to_numpy(), return_counts=True)
+    p = particles[np.isin(particles["particle_id"].to_numpy(), ids[counts >= WEIGHTED_MIN_HITS])]
+    return np.hypot(p["px"].to_numpy(np.float64), p["py"].to_numpy(np.float64))
+
+
 def event_figures(hits: pd.DataFrame, particles: pd.DataFrame) -> dict[str, float]:
     """Every figure of :data:`BANDS` for one event (NaN where undefined, e.g. no particle)."""
     _one_event(hits)
@@ -224,6 +245,9 @@ def event_figures(hits: pd.DataFrame, particles: pd.DataFrame) -> dict[str, floa
         float(np.percentile(hit_abs_eta(hits), ETA_PERCENTILE)) if n else math.nan
     )
     out["secondary_share"] = secondary_share(hits, particles)
+    pt = weighted_pt(hits, particles)
+    out["weighted_pt_median_GeV"] = float(np.median(pt)) if len(pt) else math.nan
+    out["weighted_soft_share"] = float((pt < SOFT_PT_GEV).mean()) if len(pt) else math.nan
     return out
 
 

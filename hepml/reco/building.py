@@ -13,8 +13,10 @@ for every method:
    no track.
 2. **Confidence** of a track: the sum of its hits' scores (long, sure tracks
    first).
-3. **Duplicates**: tracks sharing at least ``merge_min_shared`` hits come from
-   one particle seeded several times. Each track points to the most confident
+3. **Duplicates**: tracks sharing at least ``merge_min_shared`` hits, and at
+   least ``merge_min_fraction`` of the shorter track's, come from one particle
+   seeded several times (a road of a fake seed that shares only its seed hits
+   with a true track is no duplicate: it competes for them in step 4). Each track points to the most confident
    more-confident track it shares that many hits with, pointers are followed to
    the root, and a root's track becomes the union of its members' hits, again
    one per slot (highest score).
@@ -44,11 +46,12 @@ from hepml.config import from_section
 
 @dataclass(frozen=True)
 class BuildingConfig:
-    """Track building settings (``hit_labeller.building``)."""
+    """Track building settings (``hit_labeller.building``; defaults in its schema)."""
 
-    threshold: float = 0.05
-    min_hits: int = 4
-    merge_min_shared: int = 2
+    threshold: float
+    min_hits: int
+    merge_min_shared: int
+    merge_min_fraction: float
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> BuildingConfig:
@@ -156,7 +159,9 @@ def build_tracks(
 
     # 3. duplicates: point to the most confident stronger partner, follow to the root
     a, b, n_shared = _shared_pairs(t, h, n_tracks)
-    dup = n_shared >= cfg.merge_min_shared
+    size = np.bincount(t, minlength=n_tracks)
+    shorter = np.minimum(size[a], size[b])
+    dup = (n_shared >= cfg.merge_min_shared) & (n_shared >= cfg.merge_min_fraction * shorter)
     a, b = a[dup], b[dup]
     strong = np.where(rank[a] < rank[b], a, b)
     weak = np.where(rank[a] < rank[b], b, a)

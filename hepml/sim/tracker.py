@@ -90,6 +90,7 @@ class TrackerSimConfig:
     secondary_p_mean_GeV: float
     secondary_proton_fraction: float
     max_generations: int
+    tracked_min_pt_GeV: float
     hit_efficiency: float
     noise_per_module: float
     multiple_scattering: bool
@@ -379,6 +380,13 @@ def _particle_mass(pdg: np.ndarray) -> np.ndarray:
     )
 
 
+def _above_pt_min(gen: dict[str, np.ndarray], pt_min_GeV: float) -> dict[str, np.ndarray]:
+    """The particles of ``gen`` with pT >= ``pt_min_GeV``: as in TrackML, whose events hold no
+    particle below 0.1 GeV, V0 daughters and secondaries included (softer ones are not simulated)."""
+    keep = np.hypot(gen["px"], gen["py"]) >= pt_min_GeV
+    return gen if keep.all() else {k: v[keep] for k, v in gen.items()}
+
+
 def simulate_particles(
     detector: Detector, sim: TrackerSimConfig, n_events: int, rng: np.random.Generator
 ) -> tuple[dict[str, np.ndarray], Crossings]:
@@ -388,7 +396,7 @@ def simulate_particles(
     vz, px, py, pz`` and the crossings of :func:`propagate` whose ``track`` is
     the particle's row.
     """
-    gen = generate_particles(sim, n_events, rng)
+    gen = _above_pt_min(generate_particles(sim, n_events, rng), sim.pt_min_GeV)
     parts: list[dict[str, np.ndarray]] = []
     crossings: list[Crossings] = []
     offset = 0
@@ -396,20 +404,22 @@ def simulate_particles(
         n = len(gen["q"])
         if n == 0:
             break
-        mass = _particle_mass(gen["pdg"])
-        q = gen["q"].astype(np.float64)
+        # particles below tracked_min_pt_GeV stay in the table but are not followed
+        tracked = np.flatnonzero(np.hypot(gen["px"], gen["py"]) >= sim.tracked_min_pt_GeV)
+        g = {k: v[tracked] for k, v in gen.items()}
+        mass = _particle_mass(g["pdg"])
+        q = g["q"].astype(np.float64)
         mat = _Material(sim, mass, q, rng)
-        states = TrackStates.from_momentum(
-            gen["vx"], gen["vy"], gen["vz"], gen["px"], gen["py"], gen["pz"], q
-        )
+        states = TrackStates.from_momentum(g["vx"], g["vy"], g["vz"], g["px"], g["py"], g["pz"], q)
         cr = propagate(states, detector, mat, max_step_mm=sim.max_step_mm)
-        crossings.append(Crossings(**{**cr.__dict__, "track": cr.track + offset}))
+        crossings.append(Crossings(**{**cr.__dict__, "track": tracked[cr.track] + offset}))
         parts.append(gen)
         offset += n
         t, pos, d, p = mat.take_vertices()
+        t = tracked[t]
         if generation == sim.max_generations or not sim.nuclear_interactions:
             break
-        gen = secondaries(sim, gen["event"][t], pos, d, p, rng)
+        gen = _above_pt_min(secondaries(sim, gen["event"][t], pos, d, p, rng), sim.pt_min_GeV)
     if not parts:  # no particle at all (noise-only events)
         parts.append(gen)
     particles = {k: np.concatenate([g[k] for g in parts]) for k in parts[0]}
