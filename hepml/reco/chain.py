@@ -119,7 +119,12 @@ def event_roads(
         for k in kept:
             free[k.hit[k.picked]] = False
         more_seeds = find_seeds(sp, det, later, allowed=free)
-        every.append(build_roads(sp, det, more_seeds, reco.roads, particle_id, select=False))
+        displaced = later.triplets == "all"  # seeds anywhere: roads start at the seed
+        every.append(
+            build_roads(
+                sp, det, more_seeds, reco.roads, particle_id, select=False, displaced=displaced
+            )
+        )
         kept.append(select_roads(every[-1], reco.roads))
         n_seeds += len(more_seeds)
     return Roads.concat(kept if select else every), n_seeds

@@ -218,21 +218,16 @@ def _sigma_z(sp: SpacePoints, h: np.ndarray) -> np.ndarray:
     return np.where(sp.disk[h], 4.0 * sp.sigma_l[h], sp.sigma_l[h])
 
 
-def _state_at_pca(fit: HelixFit) -> TrackStates:
-    """Track states at the fits' point of closest approach to the z axis, d0 (sin phi0,
-    -cos phi0, 0) + (0, 0, z0), moving along (cos phi0, sin phi0, cot theta)."""
+def _state_at(fit: HelixFit, s_t: np.ndarray | float = 0.0) -> TrackStates:
+    """Track states on the fitted helices at transverse arc ``s_t`` (mm) from their point of
+    closest approach to the z axis (0: the PCA, d0 (sin phi0, -cos phi0, 0) + (0, 0, z0)),
+    moving along (cos phi, sin phi, cot theta) with phi = phi0 - rho s_t."""
     p = fit.pt_GeV * np.sqrt(1.0 + fit.cot_theta**2)
     p = np.where(np.isfinite(p), np.minimum(p, 1e5), 1e5)
-    return TrackStates(
-        fit.d0_mm * np.sin(fit.phi0),
-        -fit.d0_mm * np.cos(fit.phi0),
-        fit.z0_mm,
-        np.cos(fit.phi0),
-        np.sin(fit.phi0),
-        fit.cot_theta,
-        p,
-        fit.q.astype(np.float64),
-    )
+    s_t = np.broadcast_to(np.asarray(s_t, dtype=np.float64), fit.phi0.shape)
+    x, y, z = point_at_arc(fit, s_t)
+    phi = fit.phi0 - fit.rho_per_mm * s_t
+    return TrackStates(x, y, z, np.cos(phi), np.sin(phi), fit.cot_theta, p, fit.q.astype(np.float64))
 
 
 def _lagrange(s_fit: np.ndarray, s_t: np.ndarray) -> np.ndarray:
@@ -286,12 +281,26 @@ class _Predictions:
     path_to: Any
 
 
+#: transverse arc (mm) before a displaced seed's first hit where its road starts
+_DISPLACED_BACKOFF_MM = 30.0
+
+
 def _predict(
-    sp: SpacePoints, det: Detector, seeds: Seeds, cfg: RoadConfig, max_surfaces: int | None = None
+    sp: SpacePoints,
+    det: Detector,
+    seeds: Seeds,
+    cfg: RoadConfig,
+    max_surfaces: int | None = None,
+    displaced: bool = False,
 ) -> _Predictions:
     """Propagate every seed's fitted helix from its point of closest approach to the beam line
     (so that the seed's own surfaces are crossed too: overlap partners of its hits, and the
-    surfaces before a late seed) and the error of the prediction on each surface crossed."""
+    surfaces before a late seed) and the error of the prediction on each surface crossed.
+
+    ``displaced`` seeds (particles born inside the detector) start
+    :data:`_DISPLACED_BACKOFF_MM` of transverse arc before their first hit instead: their
+    helix does not exist inside their vertex, and from the PCA it would cross (and take
+    hits on) every surface down to the beam line."""
     info = _surface_info(det)
     seed_hits = seeds.hits
     mask = seed_hits >= 0
@@ -300,7 +309,21 @@ def _predict(
     fit = _seed_fit(sp, seed_hits, det)
     last = np.take_along_axis(h, (n_seed - 1)[:, None], axis=1)[:, 0]
     ok = np.isfinite(fit.rho_per_mm) & np.isfinite(fit.cot_theta) & np.isfinite(fit.d0_mm)
-    states = _state_at_pca(fit)
+    cot = np.nan_to_num(fit.cot_theta)
+    inv_sin = np.sqrt(1.0 + cot * cot)
+    first = seed_hits[:, 0]
+    mid = np.take_along_axis(h, (n_seed // 2)[:, None], axis=1)[:, 0]
+
+    def arc_to(i: np.ndarray) -> np.ndarray:
+        """Transverse arc (mm) from the PCA to points ``i`` (one per seed) along the fit."""
+        return np.nan_to_num(arc_length(sp.x[i], sp.y[i], fit.rho_per_mm, fit.phi0, fit.d0_mm))
+
+    def path_to(i: np.ndarray) -> np.ndarray:
+        """3D path (mm) from the PCA to points ``i`` (one per seed) along the fit."""
+        return arc_to(i) * inv_sin
+
+    s_start = np.maximum(arc_to(first) - _DISPLACED_BACKOFF_MM, 0.0) if displaced else 0.0
+    states = _state_at(fit, s_start)
     states = TrackStates(*(getattr(states, f.name)[ok] for f in fields(states)))
     road_ids = np.flatnonzero(ok)
     pts = propagate(
@@ -308,18 +331,10 @@ def _predict(
     )
     pts = Crossings(**{**pts.__dict__, "track": road_ids[pts.track]})
     road = pts.track
-    cot = np.nan_to_num(fit.cot_theta)
-    inv_sin = np.sqrt(1.0 + cot * cot)
-    first = seed_hits[:, 0]
-    mid = np.take_along_axis(h, (n_seed // 2)[:, None], axis=1)[:, 0]
-
-    def path_to(i: np.ndarray) -> np.ndarray:
-        """3D path (mm) from the PCA to points ``i`` (one per seed) along the fit."""
-        s_t = arc_length(sp.x[i], sp.y[i], fit.rho_per_mm, fit.phi0, fit.d0_mm)
-        return np.nan_to_num(s_t) * inv_sin
-
     s_fit = np.stack([path_to(first), path_to(mid), path_to(last)], axis=1)
-    s_pt = pts.s
+    # paths from the PCA, wherever the propagation started
+    s_pt = pts.s + (s_start[road] * inv_sin[road] if displaced else 0.0)
+    pts = Crossings(**{**pts.__dict__, "s": s_pt})
     # extrapolation error of the seed (three-point Lagrange weights)
     lw = _lagrange(s_fit[road], s_pt)
     trio = np.stack([first, mid, last], axis=1)[road]
@@ -431,21 +446,35 @@ def _disk_of(sp: SpacePoints, surface: np.ndarray) -> np.ndarray:
     return lut[surface]
 
 
-def confirm_seeds(sp: SpacePoints, det: Detector, seeds: Seeds, cfg: RoadConfig) -> np.ndarray:
+def confirm_seeds(
+    sp: SpacePoints, det: Detector, seeds: Seeds, cfg: RoadConfig, displaced: bool = False
+) -> np.ndarray:
     """Which seeds have a point within the road window on at least ``confirm_hits`` of the
-    first ``confirm_surfaces`` surfaces after their last hit (a cheap first look along the
-    road, so that fake seeds cost no full road)."""
+    ``confirm_surfaces`` surfaces nearest them after their last hit, or before their first
+    (a cheap first look along the road, so that fake seeds cost no full road).
+    ``displaced``: as in :func:`build_roads`."""
     if cfg.confirm_hits == 0 or len(seeds) == 0:
         return np.ones(len(seeds), dtype=bool)
     n_seed = (seeds.hits >= 0).sum(axis=1)
-    pr = _predict(sp, det, seeds, cfg, max_surfaces=int(n_seed.max()) + cfg.confirm_surfaces + 2)
+    pr = _predict(
+        sp,
+        det,
+        seeds,
+        cfg,
+        max_surfaces=int(n_seed.max()) + cfg.confirm_surfaces + 2,
+        displaced=displaced,
+    )
     pts = pr.pts
     beyond = pts.s > pr.s_fit[pts.track, 2] + 1.0
-    # the first confirm_surfaces points beyond the seed
+    before = pts.s < pr.s_fit[pts.track, 0] - 1.0
+    # the confirm_surfaces points nearest the seed on either side (points by track, then path):
+    # a particle whose last hits are the seed's confirms it with the hits before it
     rank = np.zeros(len(pts), dtype=np.int64)
     b = np.flatnonzero(beyond)
     rank[b] = _rank_in_group(pts.track[b])
-    look = beyond & (rank < cfg.confirm_surfaces)
+    f = np.flatnonzero(before)[::-1]
+    rank[f] = _rank_in_group(pts.track[f])
+    look = (beyond | before) & (rank < cfg.confirm_surfaces)
     pr.pts = pts.take(np.flatnonzero(look))
     pr.sig_t, pr.sig_l = pr.sig_t[look], pr.sig_l[look]
     cand = _gather(sp, pr, seeds.hits, cfg)
@@ -461,16 +490,19 @@ def build_roads(
     cfg: RoadConfig,
     particle_id: np.ndarray | None = None,
     select: bool = True,
+    displaced: bool = False,
 ) -> Roads:
     """The roads of ``seeds`` in one event's space points (see the module docstring).
 
     Seeds failing :func:`confirm_seeds` get no road. ``select`` False keeps every
-    road (no ``min_picked`` cut, no ambiguity resolution).
+    road (no ``min_picked`` cut, no ambiguity resolution). ``displaced`` roads (seeds of
+    particles born inside the detector) start just before their seed's first hit, not at
+    the beam line.
     """
-    seeds = seeds.take(np.flatnonzero(confirm_seeds(sp, det, seeds, cfg)))
+    seeds = seeds.take(np.flatnonzero(confirm_seeds(sp, det, seeds, cfg, displaced)))
     if len(seeds) == 0:
         return Roads.empty(particle_id is not None)
-    pr = _predict(sp, det, seeds, cfg)
+    pr = _predict(sp, det, seeds, cfg, displaced=displaced)
     cand = _gather(sp, pr, seeds.hits, cfg)
     pts, q, c = pr.pts, cand.q, cand.c
     seed_hits = seeds.hits
@@ -775,7 +807,8 @@ def _chi2_to_fit(
     """chi2 of candidates ``c`` to their road's current helix: hit resolution, the fit's
     extrapolation error (three-point Lagrange weights of its first, middle and last hit
     along the path) and Highland scattering at its nearest end hit over the lever arm
-    beyond the fitted range, in quadrature."""
+    beyond the fitted range (inside it: at the nearest fitted hit, over the distance to it),
+    in quadrature."""
     rt, rl, st, sl = _residuals_to_fit(sp, fit, fit_of, c, info)
     f = fit.take(fit_of)
     cot = np.nan_to_num(f.cot_theta)
@@ -816,8 +849,17 @@ def _chi2_to_fit(
     var_t = ((lw * sp.sigma_t[trio]) ** 2).sum(axis=1)
     var_l = ((lw * _sigma_z(sp, trio)) ** 2).sum(axis=1)
     p = np.clip(np.nan_to_num(f.p_GeV, nan=1.0), 0.05, 1e4)
-    end = np.where(beyond, trio[:, 2], trio[:, 0])
-    lever = np.where(beyond, s_c - s_fit[:, 2], np.maximum(s_fit[:, 0] - s_c, 0.0))
+    # the kink nearest the candidate: at the last hit beyond the fitted range, the first before
+    # it, and inside it (an overlap or a surface between fitted hits) the nearest fitted hit,
+    # whose kink moves the fitted circle there by about theta0 times the distance
+    near = np.argmin(np.abs(s_fit - s_c[:, None]), axis=1)
+    inside = (s_c <= s_fit[:, 2]) & (s_c >= s_fit[:, 0])
+    end = np.where(beyond, trio[:, 2], np.where(inside, trio[rows, near], trio[:, 0]))
+    lever = np.where(
+        beyond,
+        s_c - s_fit[:, 2],
+        np.where(inside, np.abs(s_c - s_fit[rows, near]), np.maximum(s_fit[:, 0] - s_c, 0.0)),
+    )
     th = highland_theta0(
         p, track_x0(info.x_over_x0[sp.surface[end]], cot, False), beta=1.0
     )  # as above
