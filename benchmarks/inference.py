@@ -2,6 +2,7 @@
 
     python benchmarks/inference.py [--n 4096] [--batch 512] [--threads 1] [--repeats 5]
                                    [--config config/config.yaml] [--models ghost_lstm ...]
+                                   [--device cpu|cuda]
 
 Each model is built with the config's sizes (``<task>.model``) and random, seeded
 weights (throughput does not depend on them), and run in eval mode without grad on
@@ -15,11 +16,19 @@ in batches of ``--batch``, on the CPU with ``--threads`` threads for every backe
 
 Items/s is the median of ``--repeats`` passes over the inputs after one warm-up
 pass. The ratios are against eager, measured in the same run.
+
+``--device cuda`` (benchmarks/gpu.sh): eager and compiled run on the GPU with
+bf16 autocast, as :func:`hepml.train.predict` does, the inputs already on the GPU;
+onnxruntime uses its CUDA provider where the installed onnxruntime has one
+(``onnxruntime-gpu``; fp32, numpy inputs copied to the GPU and back each batch),
+else says it ran on the CPU; the last column is the peak GPU memory of the
+model's eager and compiled runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
@@ -41,16 +50,20 @@ def model_hparams(cfg: dict[str, Any], name: str) -> dict[str, Any]:
     hp = dict(cfg[TASK_OF[name]].get("model") or {})
     if name == "calo_cnn":
         hp = {k: v for k, v in hp.items() if k in ("channels", "hidden", "dropout", "phi_reduce")}
+        hp["image_size"] = list(cfg["calo_classifier"]["image"]["size"])  # no model default
     return hp
 
 
 def rate(run: Callable[[], None], n: int, repeats: int) -> float:
     """Items per second: the median over ``repeats`` passes after one warm-up pass."""
+    sync = torch.cuda.synchronize if torch.cuda.is_initialized() else (lambda: None)
     run()
     times = []
     for _ in range(repeats):
+        sync()
         t0 = time.perf_counter()
         run()
+        sync()
         times.append(time.perf_counter() - t0)
     return n / statistics.median(times)
 
@@ -66,10 +79,19 @@ def bench(name: str, cfg: dict[str, Any], args: argparse.Namespace) -> dict[str,
     model = build_model(name, hp).eval()
     data = EXPORTS[name].example_inputs(name, args.n, torch.Generator().manual_seed(1), hp)
     parts = batches(data, args.batch)
+    cpu_parts = parts
     out: dict[str, float | str] = {}
+    cuda = args.device == "cuda"
+    if cuda:
+        model = model.cuda()
+        parts = [{k: v.cuda() for k, v in b.items()} for b in parts]  # as the trainer holds them
+        torch.cuda.reset_peak_memory_stats()
+
+    def autocast() -> contextlib.AbstractContextManager[Any]:
+        return torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
 
     def eager() -> None:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             for b in parts:
                 model(**b)
 
@@ -78,12 +100,12 @@ def bench(name: str, cfg: dict[str, Any], args: argparse.Namespace) -> dict[str,
     try:
         compiled = torch.compile(model)
         t0 = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             compiled(**parts[0])
         out["compile_s"] = time.perf_counter() - t0
 
         def comp() -> None:
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast():
                 for b in parts:
                     compiled(**b)
 
@@ -91,11 +113,21 @@ def bench(name: str, cfg: dict[str, Any], args: argparse.Namespace) -> dict[str,
     except Exception as exc:  # inductor needs a C++ compiler; report, do not stop
         out["compile"] = f"fails: {type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
 
+    if cuda:
+        out["peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name}.onnx"
-        export_onnx(name, model, path, parts[0])
+        export_onnx(name, build_model(name, hp).eval(), path, cpu_parts[0])
         sess = OnnxModel(path, threads=args.threads)
-        np_parts = [{k: v.numpy() for k, v in b.items()} for b in parts]
+        out["onnx_provider"] = "CPU"
+        if cuda and "CUDAExecutionProvider" in _ort_providers():
+            import onnxruntime as ort
+
+            sess.session = ort.InferenceSession(
+                str(path), providers=["CUDAExecutionProvider", "CPUExecutionProvider"]
+            )
+            out["onnx_provider"] = "CUDA"
+        np_parts = [{k: v.numpy() for k, v in b.items()} for b in cpu_parts]
 
         def ort() -> None:
             for b in np_parts:
@@ -103,6 +135,12 @@ def bench(name: str, cfg: dict[str, Any], args: argparse.Namespace) -> dict[str,
 
         out["onnxruntime"] = rate(ort, args.n, args.repeats)
     return out
+
+
+def _ort_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
 
 
 def main() -> None:
@@ -113,15 +151,24 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = p.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("inference.py: --device cuda, but torch sees no CUDA device")
     torch.set_num_threads(args.threads)
     cfg = config.load(args.config)
+    where = (
+        f"{torch.cuda.get_device_name()} (bf16 autocast; onnxruntime fp32)"
+        if args.device == "cuda"
+        else "CPU"
+    )
     print(
-        f"# CPU, {args.threads} thread(s), batch {args.batch}, {args.n} items, torch {torch.__version__}"
+        f"# {where}, {args.threads} CPU thread(s), batch {args.batch}, {args.n} items, torch {torch.__version__}"
     )
     print(
         f"{'model':<10} {'items':<7} {'eager/s':>10} {'compile/s':>10} {'onnxrt/s':>10} "
         f"{'compile/eager':>14} {'onnxrt/eager':>13}"
+        + (f" {'peak MiB':>9}" if args.device == "cuda" else "")
     )
     for name in args.models:
         r = bench(name, cfg, args)
@@ -130,9 +177,12 @@ def main() -> None:
         comp_s = f"{comp:10.0f}" if isinstance(comp, float) else f"{'-':>10}"
         comp_ratio = f"{comp / eager:14.2f}" if isinstance(comp, float) else f"{'-':>14}"
         ort = float(r["onnxruntime"])
+        peak = f" {float(r['peak_mib']):9.0f}" if "peak_mib" in r else ""
         print(
-            f"{name:<10} {ITEMS[name]:<7} {eager:10.0f} {comp_s} {ort:10.0f} {comp_ratio} {ort / eager:13.2f}"
+            f"{name:<10} {ITEMS[name]:<7} {eager:10.0f} {comp_s} {ort:10.0f} {comp_ratio} {ort / eager:13.2f}{peak}"
         )
+        if args.device == "cuda":
+            print(f"#   {name}: onnxruntime on the {r['onnx_provider']} execution provider")
         if not isinstance(comp, float):
             print(f"#   {name}: torch.compile {comp}")
         else:

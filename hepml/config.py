@@ -61,7 +61,9 @@ def _load_yaml(path: Path) -> Any:
         return safe_load(f.read())
 
 
+@functools.lru_cache(maxsize=1)
 def _registry() -> Registry:
+    """Every schema file, read once per process (a :class:`Registry` is immutable)."""
     resources = []
     for p in sorted(SCHEMA_DIR.glob("*.yaml")):
         resources.append(

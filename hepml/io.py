@@ -78,18 +78,41 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+# a temporary of atomic_output: .<name>.<pid>.<8 random characters>.tmp<suffixes>
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]{8}\.tmp")
+
+
+def _stale(p: Path, name: str | None = None) -> bool:
+    m = _TEMPORARY.match(p.name)
+    return (
+        m is not None
+        and (name is None or m["name"] == name)
+        and not _pid_alive(int(m["pid"]))
+        and p.is_file()
+    )
+
+
 def _remove_stale_temporaries(path: Path) -> None:
-    """Remove ``.<name>.<pid>.*.tmp*`` files beside ``path`` left by a killed writer (dead pid)."""
-    prefix = f".{path.name}."
+    """Remove temporaries of ``path`` (beside it) left by a killed writer (dead pid)."""
     try:
-        candidates = [p for p in path.parent.iterdir() if p.name.startswith(prefix)]
+        candidates = [p for p in path.parent.iterdir() if p.name.startswith(f".{path.name}.")]
     except OSError:
         return
     for p in candidates:
-        rest = p.name[len(prefix) :]
-        pid, _, tail = rest.partition(".")
-        if pid.isdigit() and ".tmp" in tail and not _pid_alive(int(pid)):
+        if _stale(p, path.name):
             p.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(directory: str | Path) -> list[Path]:
+    """Remove every temporary of :func:`atomic_output` in ``directory`` (not below it) whose
+    writer is dead (killed outright, so its ``finally`` never ran); returns those removed."""
+    try:
+        found = [p for p in Path(directory).iterdir() if _stale(p)]
+    except OSError:
+        return []
+    for p in found:
+        p.unlink(missing_ok=True)
+    return found
 
 
 def check_output_path(path: str | Path, kind: str = "file") -> Path:
@@ -111,6 +134,38 @@ def check_output_path(path: str | Path, kind: str = "file") -> Path:
             if not os.access(parent, os.W_OK | os.X_OK):
                 raise HepmlError(f"cannot write '{path}': directory '{parent}' is not writable")
             break
+    return path
+
+
+def _missing(path: Path, what: str) -> HepmlError:
+    """The error for a ``path`` that does not exist: named after its cause (a parent that
+    is a file, or a path that is simply absent)."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return HepmlError(f"{what} '{path}': '{parent}' is a file, not a directory")
+            break
+    return HepmlError(f"{what} '{path}' does not exist")
+
+
+def check_input_file(path: str | Path, what: str = "input file") -> Path:
+    """``path`` if it is a file; else a one-line :class:`HepmlError` naming the cause
+    (a directory, a parent that is a file, or nothing there)."""
+    path = Path(path)
+    if path.is_dir():
+        raise HepmlError(f"{what} '{path}' is a directory, not a file")
+    if not path.is_file():
+        raise _missing(path, what)
+    return path
+
+
+def check_input_dir(path: str | Path, what: str = "input directory") -> Path:
+    """``path`` if it is a directory; else a one-line :class:`HepmlError` naming the cause."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise HepmlError(f"{what} '{path}' is a file, not a directory")
+    if not path.is_dir():
+        raise _missing(path, what)
     return path
 
 
@@ -194,9 +249,7 @@ def read_root(
     """Read branches of one TTree as numpy arrays; clear one-line errors otherwise."""
     import uproot
 
-    path = Path(path)
-    if not path.is_file():
-        raise HepmlError(f"input file '{path}' does not exist")
+    path = check_input_file(path)
     if path.stat().st_size == 0:
         raise HepmlError(f"input file '{path}' is empty (0 bytes)")
     try:
@@ -341,6 +394,23 @@ def check_same_events(
         raise HepmlError(
             f"'{source}' and '{reference_source}' hold different events (event {only[0]} is not in '{where}')"
         )
+
+
+def check_finite_arrays(
+    arrays: Mapping[str, np.ndarray], names: Sequence[str], source: str | Path
+) -> None:
+    """One-line :class:`HepmlError` naming ``source`` and the array when any of ``names``
+    (floating-point arrays, the sample axis first) holds a NaN or an infinity."""
+    for name in names:
+        a = np.asarray(arrays[name])
+        if a.dtype.kind not in "fc":
+            continue
+        bad = ~np.isfinite(a)
+        if bad.any():
+            rows = int(bad.reshape(len(a), -1).any(axis=1).sum()) if a.ndim else 1
+            raise HepmlError(
+                f"'{source}': array '{name}' has {int(bad.sum())} non-finite values (NaN or inf) in {rows} of {len(a) if a.ndim else 1} rows"
+            )
 
 
 # --------------------------------------------------------------------------- TrackML CSV

@@ -6,7 +6,9 @@
 
 Environment: ``FAULT_KILL_AT_STEP=K`` sends SIGKILL to itself at the K-th
 training step (counted from 1 over the run, so mid-epoch);
-``FAULT_STEP_SLEEP=S`` sleeps S seconds per training step. A
+``FAULT_KILL_AT_RENAME=NAME:K`` at the K-th rename of a finished temporary onto
+a file called NAME (a checkpoint written, not yet in place: the worst moment of
+a write); ``FAULT_STEP_SLEEP=S`` sleeps S seconds per training step. A
 :class:`~hepml.errors.HepmlError` ends as the CLI does: one line, exit 2.
 """
 
@@ -31,6 +33,18 @@ from hepml.train import TensorData, TrainerConfig, build_model_seeded, fit, spli
 
 models.MODELS["drop_mlp"] = "fault_run:DropMLP"
 _STEPS = 0
+_RENAMES = 0
+_replace = os.replace
+
+
+def _replace_or_die(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    global _RENAMES
+    name, _, k = os.environ.get("FAULT_KILL_AT_RENAME", ":").partition(":")
+    if name and Path(dst).name == name:
+        _RENAMES += 1
+        if _RENAMES == int(k):
+            os.kill(os.getpid(), signal.SIGKILL)
+    _replace(src, dst)
 
 
 class DropMLP(nn.Module):
@@ -70,4 +84,5 @@ def main(out: str, max_epochs: int, n: int, data: str) -> int:
 
 
 if __name__ == "__main__":
+    os.replace = _replace_or_die  # type: ignore[assignment]  # in its own process only
     sys.exit(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]))

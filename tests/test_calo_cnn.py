@@ -31,15 +31,17 @@ def test_shapes_registry_and_json_hparams() -> None:
     logits = model(**inputs)
     assert logits.shape == (5, 3) and torch.isfinite(logits).all()
     # other grids: 16 x 64 pixels with 2 pooling blocks
-    other = CaloCNN(image_size=(16, 64), channels=(8, 8, 8)).eval()
+    other = CaloCNN(
+        image_size=(16, 64), channels=(8, 8, 8), hidden=8, dropout=0.0, phi_reduce=4
+    ).eval()
     assert other(torch.rand(2, 3, 16, 64), torch.ones(2)).shape == (2, 3)
     with pytest.raises(ValueError, match="divisible"):
-        CaloCNN(image_size=(30, 32))
+        CaloCNN(image_size=(30, 32), channels=(8, 8, 8), hidden=8, dropout=0.0, phi_reduce=4)
 
 
 def test_eval_is_deterministic_and_training_flips_are_mirror_images() -> None:
     torch.manual_seed(1)
-    model = CaloCNN(channels=(8, 8, 8), hidden=8, dropout=0.0)
+    model = CaloCNN(image_size=(32, 32), channels=(8, 8, 8), hidden=8, dropout=0.0, phi_reduce=4)
     x = CaloCNN.example_inputs(16, torch.Generator().manual_seed(2))
     model.eval()
     assert torch.equal(model(**x), model(**x))
@@ -88,7 +90,7 @@ def test_learns_to_tell_one_strip_peak_from_two(one_thread: None) -> None:
     x, y = _blobs(512, g)
     xt, yt = _blobs(256, g)
     torch.manual_seed(5)
-    model = CaloCNN(channels=(8, 16, 16), hidden=16, dropout=0.0)
+    model = CaloCNN(image_size=(32, 32), channels=(8, 16, 16), hidden=16, dropout=0.0, phi_reduce=4)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     log_e = torch.full((512,), 3.0)
     for step in range(60):

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import copy
+import inspect
+import math
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from hepml import config
 from hepml.cli import main
+from hepml.errors import HepmlError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -143,3 +148,163 @@ def test_from_section_casts_keeps_defaults_and_takes_overrides() -> None:
     got = config.from_section(Cuts, {"pt_min_GeV": 1, "n_hits": 5.0, "unrelated": 3}, pair=(2, 3))
     assert got == Cuts(pt_min_GeV=1.0, n_hits=5, name="x", pair=(2, 3))
     assert isinstance(got.pt_min_GeV, float) and isinstance(got.n_hits, int)
+
+
+# --------------------------------------------------------------------------- finite numbers
+def _numeric_keys() -> list[tuple[str | int, ...]]:
+    """Every key of the schema whose value is a number, as a path into the config; list items
+    by their first element (the list's default when it has one), $ref followed."""
+    registry = config._registry()
+    found: list[tuple[str | int, ...]] = []
+
+    def walk(schema: Any, resolver: Any, default: Any, path: tuple[str | int, ...]) -> None:
+        while isinstance(schema, dict) and "$ref" in schema:
+            resolved = resolver.lookup(schema["$ref"])
+            schema, resolver = resolved.contents, resolved.resolver
+        kinds = schema.get("type", [])
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+        if {"number", "integer"} & set(kinds):
+            found.append(path)
+        for name, sub in schema.get("properties", {}).items():
+            walk(sub, resolver, (default or {}).get(name), (*path, name))
+        items = schema.get("items")
+        if isinstance(items, dict):
+            walk(items, resolver, default[0] if default else None, (*path, 0))
+
+    root = registry.resolver(base_uri=config.ROOT_SCHEMA).lookup(config.ROOT_SCHEMA)
+    walk(root.contents, root.resolver, config.validate({}), ())
+    return found
+
+
+def _with(cfg: dict[str, Any], path: tuple[str | int, ...], value: float) -> dict[str, Any]:
+    """A copy of ``cfg`` with ``value`` at ``path`` (mappings and lists made on the way)."""
+    out = copy.deepcopy(cfg)
+    node: Any = out
+    for i, key in enumerate(path):
+        if isinstance(node, list):
+            assert isinstance(key, int)
+            node.extend([None] * (key + 1 - len(node)))
+        if i == len(path) - 1:
+            node[key] = value
+        else:
+            if node[key] is None if isinstance(node, list) else node.get(key) is None:
+                node[key] = [] if isinstance(path[i + 1], int) else {}
+            node = node[key]
+    return out
+
+
+def test_every_numeric_key_refuses_nan_and_infinity() -> None:
+    """Problem 2: NaN, +inf and -inf in any numeric key of the schema (each section, nested
+    mappings, list items) is a one-line error naming that key, never a config that runs."""
+    keys = _numeric_keys()
+    assert len(keys) > 150  # the walk found the schema's numbers, not a handful
+    for section in ("workflow", "tracker", "calo", "training", "ghost_filter", "hit_labeller"):
+        assert any(k[0] == section for k in keys), section
+    defaults = config.validate({})
+    accepted = []
+    for path in keys:
+        dotted = ".".join(map(str, path))
+        for value in (math.nan, math.inf, -math.inf):
+            try:
+                config.validate(_with(defaults, path, value))
+            except HepmlError as exc:
+                assert f"'{dotted}'" in str(exc), (dotted, str(exc))
+            else:
+                accepted.append((dotted, value))
+    assert accepted == []
+
+
+# --------------------------------------------------------------------------- one default, in the schema
+TASK_MODELS = {
+    "ghost_filter": "ghost_lstm",
+    "hit_labeller": "hit_bigru",
+    "calo_classifier": "calo_cnn",
+}
+
+
+def _task_hparams(task: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The constructor arguments a task's training gives its model."""
+    from hepml.sim.calo import LAYERS
+    from hepml.tasks import task_module
+
+    mod = task_module(task)
+    if task == "calo_classifier":
+        return dict(mod.hparams(cfg, (len(LAYERS), *cfg[task]["image"]["size"])))
+    return dict(mod.model_hparams(cfg))
+
+
+@pytest.mark.parametrize("task", sorted(TASK_MODELS))
+def test_model_hyperparameters_have_their_default_in_the_schema_only(task: str) -> None:
+    """A model constructor has no default for what the schema's ``<task>.model`` holds (nor the
+    image size); its defaults are the data contract's sizes only (``GhostLSTM(hidden=128)``
+    once disagreed with the schema's 64). The model built from the default config is the
+    schema's."""
+    from hepml.models import build_model, contract_sizes, model_class
+
+    name = TASK_MODELS[task]
+    params = inspect.signature(model_class(name).__init__).parameters
+    with_default = {k for k, p in params.items() if p.default is not inspect.Parameter.empty}
+    schema_keys = set(config.schema_default(f"{task}.model")) | {"image_size"}
+    assert not with_default & schema_keys
+    assert with_default <= set(contract_sizes(name)) | {"flip_augment"}  # a model-only switch
+    assert all(params[k].default == v for k, v in contract_sizes(name).items())
+    hp = _task_hparams(task, config.validate({}))
+    for key, value in config.schema_default(f"{task}.model").items():
+        assert hp[key] == value, key
+    assert sum(p.numel() for p in build_model(name, hp).parameters()) > 0
+
+
+def _config_dataclasses() -> list[type]:
+    """Every dataclass of hepml with a ``from_config(cfg)`` classmethod."""
+    import dataclasses
+    import importlib
+    import pkgutil
+
+    import hepml
+
+    found = []
+    for info in pkgutil.walk_packages(hepml.__path__, "hepml."):
+        mod = importlib.import_module(info.name)
+        for obj in vars(mod).values():
+            if (
+                inspect.isclass(obj)
+                and dataclasses.is_dataclass(obj)
+                and obj.__module__ == info.name
+                and "from_config" in vars(obj)
+            ):
+                found.append(obj)
+    return found
+
+
+def test_config_dataclass_defaults_are_the_schemas() -> None:
+    """Each Python-side default of a config dataclass equals what ``from_config`` makes of the
+    schema's default for that field (most read it from the schema: ``schema_default``)."""
+    import dataclasses
+
+    from hepml.train import TrainerConfig
+
+    cfg = config.validate({})
+    classes = _config_dataclasses()
+    assert {c.__name__ for c in classes} >= {
+        "TrainerConfig",
+        "EvaluateConfig",
+        "ImageConfig",
+        "GhostFilterConfig",
+    }
+    checked = []
+    for cls in classes:
+        made = (
+            TrainerConfig.from_config({"training": cfg["training"]}, "none")
+            if cls is TrainerConfig
+            else cls.from_config(cfg)  # type: ignore[attr-defined]
+        )
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING and f.default is not None:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                continue
+            assert default == getattr(made, f.name), (cls.__name__, f.name)
+            checked.append(f"{cls.__name__}.{f.name}")
+    assert len(checked) >= 25  # 27 on 2026-12-07

@@ -26,8 +26,14 @@ TOL = 1e-5
 # two recurrent layers, so that the masked layer-by-layer forward is tested between layers too
 HPARAMS = {
     "ghost_lstm": {"hidden": 24, "layers": 2, "head_hidden": 16, "dropout": 0.0},
-    "hit_bigru": {"hidden": 16, "num_layers": 2},
-    "calo_cnn": {"channels": [8, 16, 16], "hidden": 16, "dropout": 0.0},
+    "hit_bigru": {"hidden": 16, "num_layers": 2, "dropout": 0.0},
+    "calo_cnn": {
+        "image_size": [32, 32],
+        "channels": [8, 16, 16],
+        "hidden": 16,
+        "dropout": 0.0,
+        "phi_reduce": 4,
+    },
 }
 
 

@@ -1,5 +1,7 @@
-"""Faults: SIGKILL during simulate, build and train; two trainers on one folder; a truncated
-checkpoint; changed data; non-finite data (issue 12, problems 1, 3, 4 and the kill of 6)."""
+"""Faults: SIGKILL during simulate, build and train (mid-epoch and while a checkpoint is being
+written); two trainers on one folder; a truncated checkpoint; changed data (other tensors, and
+re-binned calorimeter images from the CLI and through the workflow); non-finite data
+(issue 12, problems 1, 3, 4 and the kill of 6)."""
 
 from __future__ import annotations
 
@@ -71,14 +73,41 @@ def test_killed_mid_epoch_resumes_bit_identical(
     assert killed.returncode == -signal.SIGKILL
     assert not (out / "model.pt").exists()
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+    assert _temporaries(out) == []  # killed between writes: nothing half-written
     capsys.readouterr()
     assert fault_run.main(str(out), EPOCHS, N, "a") == 0  # the rerun, in this process
     assert "resumed_from_epoch=2" in capsys.readouterr().out
+    assert _temporaries(out) == []
     a, b = _weights(reference), _weights(out)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     ref_m, got_m = (pd.read_csv(p / "metrics.csv") for p in (reference, out))
     assert list(got_m["epoch"]) == list(range(EPOCHS))
     assert got_m["val_loss"].tolist() == ref_m["val_loss"].tolist()  # exact, not approx
+
+
+def test_killed_while_writing_a_checkpoint_leaves_nothing_stale(
+    reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Problems 4 and 6: SIGKILL at the worst moment of a checkpoint write (the end of epoch 1:
+    the new last.ckpt complete under its temporary name, not yet renamed). The previous
+    last.ckpt stays whole, nothing lands in the system's temporary folder (Lightning's own
+    writer puts its temporary there), and the rerun removes the dead writer's temporary,
+    resumes from epoch 1 and ends bit-identical to the uninterrupted run."""
+    out, system_tmp = tmp_path / "killed", tmp_path / "system_tmp"
+    system_tmp.mkdir()
+    killed = _train(out, FAULT_KILL_AT_RENAME="last.ckpt:2", TMPDIR=str(system_tmp))
+    assert killed.returncode == -signal.SIGKILL
+    stale = _temporaries(out)
+    assert len(stale) == 1 and stale[0].parent.name == "checkpoints", stale
+    assert stale[0].name.startswith(".last.ckpt.") and stale[0].stat().st_size > 0
+    assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
+    assert [p for p in system_tmp.rglob("*") if p.is_file()] == []
+    capsys.readouterr()
+    assert fault_run.main(str(out), EPOCHS, N, "a") == 0
+    assert "resumed_from_epoch=1" in capsys.readouterr().out
+    assert _temporaries(out) == []
+    a, b = _weights(reference), _weights(out)
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_reseeding_instead_of_restoring_would_differ(
@@ -113,6 +142,77 @@ def test_changed_data_starts_afresh(
     b, b_fresh = _weights(out), _weights(fresh)
     assert all(torch.equal(b_fresh[k], b[k]) for k in b)
     assert not all(torch.equal(a_weights[k], b[k]) for k in b)
+
+
+CALO = """\
+seed: 7
+workflow: {calo_shards: 2, calo_showers_per_shard: 60}
+training: {max_epochs: 1, batch_size: 32, threads: 1}
+calo_classifier:
+  model: {channels: [4, 4, 4], hidden: 8}
+  image: {eta_pixel: %s}
+"""
+
+
+def test_rebinned_calo_images_start_afresh_from_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Problem 1 as the issue found it: the calorimeter images re-binned
+    (``calo_classifier.image.eta_pixel``), rebuilt into the same dataset file and trained into
+    the same --out. The rerun says it starts afresh and ends with the weights of a fresh
+    training on the new images, not the old model (a resumed run of one epoch would have
+    nothing left to do and keep the old weights)."""
+    sim, data, out = tmp_path / "calo0.root", tmp_path / "calo0.npz", tmp_path / "model"
+    old_cfg, new_cfg = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old_cfg.write_text(CALO % "0.003125")
+    new_cfg.write_text(CALO % "0.0025")
+    simulate = ["simulate", "calo", "--config", old_cfg, "--shard", 0, "--out", sim]
+    assert cli.main([str(a) for a in simulate]) == 0
+
+    def build_and_train(cfg: Path, model: Path) -> str:
+        build = ["build", "calo_classifier", "--config", cfg, "--input", sim, "--out", data]
+        assert cli.main([str(a) for a in build]) == 0
+        capsys.readouterr()
+        train = ["train", "calo_classifier", "--config", cfg, "--data", data, "--out", model]
+        assert cli.main([str(a) for a in train]) == 0
+        return capsys.readouterr().err
+
+    assert "afresh" not in build_and_train(old_cfg, out)
+    old = _weights(out)
+    log = build_and_train(new_cfg, out)
+    assert "not resuming" in log and "training data or data contract changed" in log
+    assert "starting afresh" in log and "resuming calo_cnn" not in log
+    new = _weights(out)
+    assert not all(torch.equal(old[k], new[k]) for k in old)
+    build_and_train(new_cfg, tmp_path / "fresh")
+    fresh = _weights(tmp_path / "fresh")
+    assert all(torch.equal(fresh[k], new[k]) for k in new)
+
+
+@pytest.mark.slow
+def test_rebinned_calo_images_start_afresh_through_the_workflow(tmp_path: Path) -> None:
+    """Problem 1 through Snakemake: after a run, ``calo_classifier.image.eta_pixel`` changed;
+    the rerun rebuilds the calorimeter datasets (no simulation), retrains the classifier and
+    its log says it started afresh; the model differs from the first."""
+    from workflow_run import job_counts, snakemake
+
+    results = tmp_path / "results-test"
+    model = results / "models" / "calo_classifier" / "model.pt"
+    small = {"workflow": {"calo_showers_per_shard": 100}, "training": {"max_epochs": 1}}
+    first = snakemake(results, "--cores", "2", str(model), overrides=small)
+    assert first.returncode == 0, first.stderr[-3000:]
+    log = results / "logs" / "train" / "calo_classifier.log"
+    assert "afresh" not in log.read_text()
+    old = _weights(model.parent)
+    rebinned = {**small, "calo_classifier": {"image": {"eta_pixel": 0.0025}}}
+    second = snakemake(results, "--cores", "2", str(model), overrides=rebinned)
+    assert second.returncode == 0, second.stderr[-3000:]
+    jobs = job_counts(second.stdout + "\n" + second.stderr)
+    assert jobs.get("simulate", 0) == 0 and jobs["build"] >= 1 and jobs["train"] == 1, jobs
+    text = log.read_text()
+    assert "training data or data contract changed" in text and "starting afresh" in text
+    new = _weights(model.parent)
+    assert not all(torch.equal(old[k], new[k]) for k in old)
 
 
 def test_second_trainer_on_one_folder_is_refused(reference: Path, tmp_path: Path) -> None:

@@ -29,15 +29,16 @@ TEST_CONFIG = Path(__file__).resolve().parents[1] / "config" / "test.yaml"
 
 
 def test_default_sizes_follow_the_contract():
-    m = GhostLSTM()
+    m = GhostLSTM(hidden=8, layers=1, dropout=0.0, head_hidden=8)
     assert m.n_hit_features == seq.N_HIT_FEATURES
     assert m.n_track_features == seq.N_TRACK_FEATURES
-    assert isinstance(build_model("ghost_lstm", {"hidden": 8, "layers": 1}), GhostLSTM)
+    hp = {"hidden": 8, "layers": 1, "dropout": 0.0, "head_hidden": 4}
+    assert isinstance(build_model("ghost_lstm", hp), GhostLSTM)
 
 
 def test_padding_never_enters_the_recurrence():
     g = torch.Generator().manual_seed(0)
-    model = GhostLSTM(hidden=16, layers=2, dropout=0.0).eval()
+    model = GhostLSTM(hidden=16, layers=2, dropout=0.0, head_hidden=64).eval()
     inputs = GhostLSTM.example_inputs(64, g, max_len=20)
     assert inputs["hits"].shape == (64, 20, seq.N_HIT_FEATURES)
     assert inputs["track"].shape == (64, seq.N_TRACK_FEATURES)

@@ -15,7 +15,9 @@ from hepml.sim.tracker import simulate_events
 
 
 def test_registered_and_example_inputs():
-    m = build_model("hit_bigru", {"n_features": N_FEATURES, "hidden": 8, "num_layers": 2})
+    m = build_model(
+        "hit_bigru", {"n_features": N_FEATURES, "hidden": 8, "num_layers": 2, "dropout": 0.0}
+    )
     assert isinstance(m, HitBiGRU)
     inp = HitBiGRU.example_inputs(7, torch.Generator().manual_seed(0))
     assert inp["x"].shape == (7, 24, N_FEATURES) and inp["lengths"].shape == (7,)
@@ -25,7 +27,7 @@ def test_registered_and_example_inputs():
 
 def test_padding_and_batch_neighbours_do_not_change_logits():
     torch.manual_seed(0)
-    m = HitBiGRU(n_features=5, hidden=6, num_layers=2).eval()
+    m = HitBiGRU(n_features=5, hidden=6, num_layers=2, dropout=0.0).eval()
     x = torch.randn(3, 9, 5)
     lengths = torch.tensor([4, 9, 6])
     with torch.inference_mode():
@@ -42,7 +44,7 @@ def test_padding_and_batch_neighbours_do_not_change_logits():
 
 def test_context_flows_both_ways():
     torch.manual_seed(1)
-    m = HitBiGRU(n_features=4, hidden=6, num_layers=1).eval()
+    m = HitBiGRU(n_features=4, hidden=6, num_layers=1, dropout=0.0).eval()
     x = torch.randn(1, 6, 4)
     lengths = torch.tensor([6])
     with torch.inference_mode():

@@ -140,7 +140,9 @@ def test_round_trip(setup, tmp_path, capsys, method):
     out = tmp_path / "submission.csv"
     assert _reconstruct(setup, out, "--method", method) == 0
     err = capsys.readouterr().err
-    assert f"ignoring {N_UNKNOWN} of {len(setup['hits'])} hits on (volume_id, layer_id) pairs" in err
+    assert (
+        f"ignoring {N_UNKNOWN} of {len(setup['hits'])} hits on (volume_id, layer_id) pairs" in err
+    )
     sub = pd.read_csv(out)
     assert list(sub.columns) == ["hit_id", "track_id"]
     assert sorted(sub["hit_id"]) == sorted(setup["hits"]["hit_id"])  # every hit, once

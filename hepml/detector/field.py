@@ -235,4 +235,3 @@ def bending_bz(
     r = np.maximum(np.hypot(x, y), 1e-9)
     br = (bx * x + by * y) / r
     return bz - np.asarray(cot_theta) * br
-

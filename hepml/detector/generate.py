@@ -89,8 +89,8 @@ class BarrelSpec:
     thickness_mm: float
     pitch_u_mm: float
     pitch_v_mm: float
-    tilt_rad: float = 0.0
-    r_stagger_mm: float = 0.0
+    tilt_rad: float
+    r_stagger_mm: float
 
     @classmethod
     def from_section(cls, s: Mapping[str, Any], key: str) -> BarrelSpec:
@@ -136,9 +136,9 @@ class RingSpec:
     half_width_inner_mm: float
     half_width_outer_mm: float
     half_length_mm: float
-    z_offset_mm: float = 0.0
-    phi_stagger_z_mm: float = 0.0
-    phi_sub_stagger_z_mm: float = 0.0
+    z_offset_mm: float
+    phi_stagger_z_mm: float
+    phi_sub_stagger_z_mm: float
 
     @classmethod
     def from_section(cls, s: Mapping[str, Any], key: str) -> RingSpec:
@@ -187,7 +187,7 @@ class EndcapSpec:
     pitch_u_mm: float
     pitch_v_mm: float
     rings: tuple[RingSpec, ...]
-    numbering: str = "phi"
+    numbering: str
 
     @classmethod
     def from_section(cls, s: Mapping[str, Any], key: str) -> EndcapSpec:
@@ -212,7 +212,7 @@ class EndcapSpec:
             pitch_u_mm=_float(s, "pitch_u_mm", key),
             pitch_v_mm=_float(s, "pitch_v_mm", key),
             rings=rings,
-            numbering=str(s.get("numbering", "phi")),
+            numbering=str(s["numbering"]),
         )
         if spec.negative_volume_id == spec.positive_volume_id:
             raise HepmlError(

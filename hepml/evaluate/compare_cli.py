@@ -110,10 +110,9 @@ def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
 # --------------------------------------------------------------------------- inputs
 def read_real(directory: Path, event: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The real event with its truth; HepmlError naming what is missing."""
-    from hepml.io import read_trackml_csv
+    from hepml.io import check_input_dir, read_trackml_csv
 
-    if not directory.is_dir():
-        raise HepmlError(f"real event directory '{directory}' does not exist")
+    check_input_dir(directory, "real event directory")
     hits, particles = read_trackml_csv(directory, event)
     if particles is None:
         raise HepmlError(

@@ -181,8 +181,9 @@ def efficiency_by_pt(
 def read_own_simulation(path: Path, methods: Sequence[str]) -> dict[str, dict[str, Any]]:
     """``{method: {"tracking": {...}, "efficiency_by_abs_eta": {bin: eff}, "events": n}}`` from
     the hit labeller's ``metrics.json``; HepmlError naming the file and key."""
-    if not path.is_file():
-        raise HepmlError(f"own-simulation metrics '{path}' does not exist")
+    from hepml.io import check_input_file
+
+    check_input_file(path, "own-simulation metrics")
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -359,14 +360,13 @@ def parse_submissions(items: Sequence[str]) -> dict[str, Path]:
 def run(args: argparse.Namespace) -> None:
     from hepml import config
     from hepml.evaluate.roc import to_jsonable
-    from hepml.io import atomic_write_text, read_trackml_csv
+    from hepml.io import atomic_write_text, check_input_dir, read_trackml_csv
     from hepml.tasks.reconstruct import read_submission
 
     # every input is read and checked before anything is written
     subs_paths = parse_submissions(args.submission)
     sel = Selection.from_config(config.load(args.config))
-    if not args.input.is_dir():
-        raise HepmlError(f"input directory '{args.input}' does not exist")
+    check_input_dir(args.input)
     hits, particles = read_trackml_csv(args.input, args.event)
     if particles is None:
         raise HepmlError(

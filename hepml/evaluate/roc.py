@@ -52,14 +52,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeGuard
 
 import numpy as np
 
+from hepml.config import schema_default
 from hepml.errors import HepmlError
-from hepml.io import atomic_output, atomic_write_text
+from hepml.io import atomic_output, atomic_write_text, check_input_file
 
 DEFAULT_SIG_EFFS: tuple[float, ...] = (0.8, 0.9, 0.95, 0.99)
 _CHUNK_ELEMENTS = 1 << 21  # bootstrap work arrays hold at most this many elements (16 MB each)
@@ -72,16 +73,19 @@ _MAX_BOOT_BINS = (
 class EvaluateConfig:
     """The ``evaluate`` section of the config: bootstrap resamples and working points."""
 
-    bootstrap: int = 200
-    sig_effs: tuple[float, ...] = DEFAULT_SIG_EFFS
+    # defaults: the schema's (evaluate.*), read when an instance is made, never repeated here
+    bootstrap: int = field(default_factory=lambda: schema_default("evaluate.bootstrap"))
+    sig_effs: tuple[float, ...] = field(
+        default_factory=lambda: tuple(schema_default("evaluate.sig_effs"))
+    )
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> EvaluateConfig:
         """Build from the whole validated config (:func:`hepml.config.load`)."""
-        sec = cfg.get("evaluate", {})
+        sec = cfg["evaluate"]
         return cls(
-            bootstrap=int(sec.get("bootstrap", cls.bootstrap)),
-            sig_effs=tuple(float(e) for e in sec.get("sig_effs", DEFAULT_SIG_EFFS)),
+            bootstrap=int(sec["bootstrap"]),
+            sig_effs=tuple(float(e) for e in sec["sig_effs"]),
         )
 
 
@@ -536,9 +540,7 @@ def write_metrics(
 
 def read_metrics(path: str | Path) -> dict[str, Any]:
     """Read and validate a ``metrics.json``; any problem is a :class:`HepmlError` naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise HepmlError(f"metrics file '{path}' does not exist")
+    path = check_input_file(path, "metrics file")
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

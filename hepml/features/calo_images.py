@@ -40,12 +40,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hepml.config import schema_default
 from hepml.errors import HepmlError
 from hepml.features.shower_shapes import NAMES as SHAPE_NAMES
 from hepml.features.shower_shapes import shower_shapes
@@ -75,10 +76,15 @@ DATASET_KEYS: tuple[str, ...] = (
 class ImageConfig:
     """Image grid: pixels along eta and phi and their pitches."""
 
-    n_eta: int = 32
-    n_phi: int = 32
-    eta_pixel: float = 0.003125
-    phi_pixel: float = 0.00625
+    # defaults: the schema's (calo_classifier.image.*), read when an instance is made
+    n_eta: int = field(default_factory=lambda: schema_default("calo_classifier.image.size")[0])
+    n_phi: int = field(default_factory=lambda: schema_default("calo_classifier.image.size")[1])
+    eta_pixel: float = field(
+        default_factory=lambda: schema_default("calo_classifier.image.eta_pixel")
+    )
+    phi_pixel: float = field(
+        default_factory=lambda: schema_default("calo_classifier.image.phi_pixel")
+    )
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> ImageConfig:
@@ -273,12 +279,14 @@ def save_dataset(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def load_dataset(files: Sequence[Path | str]) -> dict[str, np.ndarray]:
-    """Concatenate dataset files; a missing, truncated or foreign file is a one-line :class:`HepmlError`."""
+    """Concatenate dataset files; a missing, truncated or foreign file, or NaN or inf in the
+    images, energies or shower shapes, is a one-line :class:`HepmlError`."""
+    from hepml.io import check_finite_arrays, check_input_file
+
     paths = [Path(f) for f in files]
     parts = []
     for p in paths:
-        if not p.is_file():
-            raise HepmlError(f"dataset file '{p}' does not exist")
+        check_input_file(p, "dataset file")
         try:
             with open(p, "rb") as fh, np.load(fh, allow_pickle=False) as z:
                 missing = [k for k in DATASET_KEYS if k not in z.files]
@@ -286,13 +294,16 @@ def load_dataset(files: Sequence[Path | str]) -> dict[str, np.ndarray]:
                     raise HepmlError(
                         f"dataset file '{p}' lacks array '{missing[0]}' (not a calo_classifier dataset?)"
                     )
-                parts.append({k: z[k] for k in z.files})
+                part = {k: z[k] for k in z.files}
         except HepmlError:
             raise
         except Exception as exc:
             raise HepmlError(
                 f"dataset file '{p}' is not a readable .npz ({type(exc).__name__})"
             ) from None
+        # the network's and the baseline's inputs (the build skips showers with NaN cells)
+        check_finite_arrays(part, ("images", "log_e", "shapes"), p)
+        parts.append(part)
     if not parts:
         raise HepmlError("no calo_classifier dataset files given")
     names = parts[0]["shape_names"]

@@ -186,12 +186,11 @@ def save_dataset(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
 def load_datasets(paths: list[Path]) -> dict[str, np.ndarray]:
     """Concatenate road datasets (road pointers shifted); one-line errors for bad files."""
     from hepml.errors import HepmlError
+    from hepml.io import check_finite_arrays, check_input_file
 
     parts = []
     for p in paths:
-        p = Path(p)
-        if not p.is_file():
-            raise HepmlError(f"dataset file '{p}' does not exist")
+        p = check_input_file(Path(p), "dataset file")
         try:
             with np.load(p, allow_pickle=False) as d:
                 missing = [k for k in DATASET_KEYS if k not in d.files]
@@ -204,11 +203,13 @@ def load_datasets(paths: list[Path]) -> dict[str, np.ndarray]:
                     raise HepmlError(
                         f"'{p}' was built with other features than hepml.features.roads.FEATURES; rebuild it"
                     )
-                parts.append({k: d[k] for k in DATASET_KEYS})
+                part = {k: d[k] for k in DATASET_KEYS}
         except HepmlError:
             raise
         except Exception as exc:
             raise HepmlError(f"'{p}' is not a readable .npz file ({type(exc).__name__})") from None
+        check_finite_arrays(part, ("features",), p)
+        parts.append(part)
     if not parts:
         raise HepmlError("no hit_labeller dataset given")
     out = {}

@@ -111,7 +111,7 @@ import numpy as np
 from hepml.detector.scattering import highland_theta0
 from hepml.errors import HepmlError
 from hepml.features.roads import REGION
-from hepml.io import atomic_output
+from hepml.io import atomic_output, check_finite_arrays, check_input_file
 from hepml.reco.fit import HelixFit, arc_length, fit_helix, residuals
 from hepml.reco.spacepoints import wrap_phi
 
@@ -511,9 +511,7 @@ def save_dataset(path: str | Path, data: dict[str, np.ndarray]) -> None:
 
 def load_dataset(path: str | Path) -> dict[str, np.ndarray]:
     """Read one dataset file; a file of another contract or a damaged one is a HepmlError."""
-    path = Path(path)
-    if not path.is_file():
-        raise HepmlError(f"dataset file '{path}' does not exist")
+    path = check_input_file(path, "dataset file")
     try:
         with np.load(path, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}
@@ -540,6 +538,7 @@ def load_dataset(path: str | Path) -> dict[str, np.ndarray]:
         _check(data, str(path))
     except ValueError as exc:
         raise HepmlError(str(exc)) from None
+    check_finite_arrays(data, ("hit_features", "track_features"), path)
     return data
 
 

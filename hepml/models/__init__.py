@@ -1,7 +1,9 @@
 """Neural networks (``nn.Module`` only; the training system lives in :mod:`hepml.train`).
 
-Each model file defines one class with typed constructor arguments (sizes taken
-from the data contract), a docstring with a ``Shapes:`` line, and a classmethod
+Each model file defines one class with typed, keyword-only constructor arguments:
+hyper-parameters without defaults (theirs live once, in the schema's ``<task>.model``),
+sizes fixed by the data contract defaulting to it and listed in its ``CONTRACT``;
+a docstring with a ``Shapes:`` line, and a classmethod
 ``example_inputs(n, generator) -> dict[str, Tensor]`` giving inputs of the
 documented shapes (for benchmarks and tests). ``forward(**inputs)`` returns logits.
 """
@@ -32,3 +34,8 @@ def model_class(name: str) -> type[nn.Module]:
 def build_model(name: str, hparams: dict) -> nn.Module:
     """Instantiate registered model ``name`` with constructor arguments ``hparams``."""
     return model_class(name)(**hparams)
+
+
+def contract_sizes(name: str) -> dict[str, int]:
+    """The constructor arguments of model ``name`` that its data contract fixes (``CONTRACT``)."""
+    return dict(getattr(model_class(name), "CONTRACT", {}))

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
+
+from hepml.features.calo_images import CLASSES
+from hepml.sim.calo import LAYERS
 
 
 class CaloCNN(nn.Module):
@@ -31,30 +35,38 @@ class CaloCNN(nn.Module):
     On CUDA the images are put in channels-last memory format (faster cuDNN
     kernels).
 
+    The image size and hyper-parameters have no default here: theirs live once, in
+    the schema (``calo_classifier.image.size``, ``calo_classifier.model``); the
+    channels and classes default to the data contract (:attr:`CONTRACT`).
+
     Args:
-        in_channels: image channels (depth layers).
         image_size: pixels (n_eta, n_phi); n_eta must be divisible by
             2 ** (len(channels) - 1) and n_phi by phi_reduce * 2 ** (len(channels) - 1).
         channels: output channels of the conv blocks (the first is the phi-reducing one).
-        phi_reduce: phi stride of the first block.
-        flip_augment: mirror training images at random in eta and phi.
         hidden: width of the head's hidden layer.
-        n_classes: output logits.
         dropout: dropout probability in the head.
+        phi_reduce: phi stride of the first block.
+        in_channels: image channels, one per calorimeter layer (:data:`hepml.sim.calo.LAYERS`).
+        n_classes: output logits, one per class (:data:`hepml.features.calo_images.CLASSES`).
+        flip_augment: mirror training images at random in eta and phi.
 
     Shapes:
         images (N, C, H, W) float, log_e (N,) float -> logits (N, n_classes).
     """
 
+    #: constructor arguments fixed by the data contract (:mod:`hepml.features.calo_images`)
+    CONTRACT: ClassVar[dict[str, int]] = {"in_channels": len(LAYERS), "n_classes": len(CLASSES)}
+
     def __init__(
         self,
-        in_channels: int = 3,
-        image_size: Sequence[int] = (32, 32),
-        channels: Sequence[int] = (16, 32, 64),
-        hidden: int = 64,
-        n_classes: int = 3,
-        dropout: float = 0.1,
-        phi_reduce: int = 4,
+        *,
+        image_size: Sequence[int],
+        channels: Sequence[int],
+        hidden: int,
+        dropout: float,
+        phi_reduce: int,
+        in_channels: int = len(LAYERS),
+        n_classes: int = len(CLASSES),
         flip_augment: bool = True,
     ) -> None:
         super().__init__()
@@ -112,9 +124,16 @@ class CaloCNN(nn.Module):
         return self.head(torch.cat([x, log_e.float().reshape(-1, 1)], dim=1))
 
     @classmethod
-    def example_inputs(cls, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """Inputs of the default shapes: images normalised to sum ~1, log_e of 10-100 GeV."""
-        images = torch.rand(n, 3, 32, 32, generator=generator)
+    def example_inputs(
+        cls,
+        n: int,
+        generator: torch.Generator,
+        in_channels: int = len(LAYERS),
+        image_size: Sequence[int] = (32, 32),
+    ) -> dict[str, torch.Tensor]:
+        """Images of ``image_size`` normalised to sum ~1, log_e of 10-100 GeV."""
+        h, w = (int(s) for s in image_size)
+        images = torch.rand(n, in_channels, h, w, generator=generator)
         images = images / images.sum(dim=(1, 2, 3), keepdim=True)
         log_e = torch.log(10.0 + 90.0 * torch.rand(n, generator=generator))
         return {"images": images, "log_e": log_e}

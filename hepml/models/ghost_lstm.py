@@ -12,6 +12,8 @@ quantities, LHCb-PUB-2017-011) with the hit sequence read directly.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn as nn
 
@@ -24,23 +26,33 @@ class GhostLSTM(nn.Module):
     Shapes: ``hits`` (N, L, F_hit) float, zero-padded, ``lengths`` (N,) int64 (1 <= length <= L),
     ``track`` (N, F_track) float -> logits (N,).
 
+    The hyper-parameters have no default here: theirs live once, in the schema
+    (``ghost_filter.model``); the sizes default to the data contract (:attr:`CONTRACT`).
+
     Args:
-        n_hit_features: per-hit features F_hit (:data:`hepml.features.sequences.N_HIT_FEATURES`).
-        n_track_features: per-track features F_track (:data:`hepml.features.sequences.N_TRACK_FEATURES`).
         hidden: LSTM hidden size.
         layers: stacked LSTM layers.
         dropout: dropout between LSTM layers and in the head.
         head_hidden: width of the head's hidden layer.
+        n_hit_features: per-hit features F_hit (:data:`hepml.features.sequences.N_HIT_FEATURES`).
+        n_track_features: per-track features F_track (:data:`hepml.features.sequences.N_TRACK_FEATURES`).
     """
+
+    #: constructor arguments fixed by the data contract (:mod:`hepml.features.sequences`)
+    CONTRACT: ClassVar[dict[str, int]] = {
+        "n_hit_features": N_HIT_FEATURES,
+        "n_track_features": N_TRACK_FEATURES,
+    }
 
     def __init__(
         self,
+        *,
+        hidden: int,
+        layers: int,
+        dropout: float,
+        head_hidden: int,
         n_hit_features: int = N_HIT_FEATURES,
         n_track_features: int = N_TRACK_FEATURES,
-        hidden: int = 128,
-        layers: int = 2,
-        dropout: float = 0.1,
-        head_hidden: int = 64,
     ) -> None:
         super().__init__()
         self.n_hit_features = n_hit_features

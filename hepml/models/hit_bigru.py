@@ -11,6 +11,8 @@ Signal Process. 45 (1997) 2673; GRU: Cho et al., arXiv:1406.1078.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn as nn
 
@@ -24,15 +26,21 @@ class HitBiGRU(nn.Module):
     L' = max(lengths) of the batch; positions at or beyond a road's length are 0
     and carry no meaning (mask them).
 
+    The hyper-parameters have no default here: theirs live once, in the schema
+    (``hit_labeller.model``); the size defaults to the data contract (:attr:`CONTRACT`).
+
     Args:
-        n_features: per-hit features F (:data:`hepml.features.roads.N_FEATURES`).
         hidden: GRU hidden size per direction.
         num_layers: stacked GRU layers.
         dropout: dropout between GRU layers and before the head.
+        n_features: per-hit features F (:data:`hepml.features.roads.N_FEATURES`).
     """
 
+    #: constructor arguments fixed by the data contract (:mod:`hepml.features.roads`)
+    CONTRACT: ClassVar[dict[str, int]] = {"n_features": N_FEATURES}
+
     def __init__(
-        self, n_features: int = N_FEATURES, hidden: int = 32, num_layers: int = 2, dropout: float = 0.0
+        self, *, hidden: int, num_layers: int, dropout: float, n_features: int = N_FEATURES
     ) -> None:
         super().__init__()
         self.n_features = n_features

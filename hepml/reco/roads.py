@@ -227,7 +227,9 @@ def _state_at(fit: HelixFit, s_t: np.ndarray | float = 0.0) -> TrackStates:
     s_t = np.broadcast_to(np.asarray(s_t, dtype=np.float64), fit.phi0.shape)
     x, y, z = point_at_arc(fit, s_t)
     phi = fit.phi0 - fit.rho_per_mm * s_t
-    return TrackStates(x, y, z, np.cos(phi), np.sin(phi), fit.cot_theta, p, fit.q.astype(np.float64))
+    return TrackStates(
+        x, y, z, np.cos(phi), np.sin(phi), fit.cot_theta, p, fit.q.astype(np.float64)
+    )
 
 
 def _lagrange(s_fit: np.ndarray, s_t: np.ndarray) -> np.ndarray:
@@ -322,7 +324,11 @@ def _predict(
         """3D path (mm) from the PCA to points ``i`` (one per seed) along the fit."""
         return arc_to(i) * inv_sin
 
-    s_start = np.maximum(arc_to(first) - _DISPLACED_BACKOFF_MM, 0.0) if displaced else 0.0
+    s_start = (
+        np.maximum(arc_to(first) - _DISPLACED_BACKOFF_MM, 0.0)
+        if displaced
+        else np.zeros(len(first))
+    )
     states = _state_at(fit, s_start)
     states = TrackStates(*(getattr(states, f.name)[ok] for f in fields(states)))
     road_ids = np.flatnonzero(ok)
@@ -333,7 +339,7 @@ def _predict(
     road = pts.track
     s_fit = np.stack([path_to(first), path_to(mid), path_to(last)], axis=1)
     # paths from the PCA, wherever the propagation started
-    s_pt = pts.s + (s_start[road] * inv_sin[road] if displaced else 0.0)
+    s_pt = pts.s + s_start[road] * inv_sin[road]
     pts = Crossings(**{**pts.__dict__, "s": s_pt})
     # extrapolation error of the seed (three-point Lagrange weights)
     lw = _lagrange(s_fit[road], s_pt)

@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hepml.config import from_section
+from hepml.config import from_section, schema_default
 from hepml.errors import HepmlError
 from hepml.features import sequences as seq
 from hepml.io import atomic_output, atomic_write_text, read_tracker_events
@@ -78,19 +78,38 @@ MIN_CLASS_FOR_ROC = 10
 _EVENT_NAME = re.compile(r"^event\d{9}$")
 
 
+def _default(key: str) -> Any:
+    return schema_default(f"ghost_filter.{key}")
+
+
 @dataclass(frozen=True)
 class GhostFilterConfig:
     """Task-level settings of ``ghost_filter`` (the finder's are the hit labeller's)."""
 
-    min_purity: float = 0.7
-    working_point_efficiency: float = 0.99
-    reconstructable_min_pt_GeV: float = 0.5
-    reconstructable_min_hits: int = 5
-    min_hits: int = 3
-    later_passes: bool = True
-    gbdt_max_iter: int = 200
-    gbdt_learning_rate: float = 0.1
-    gbdt_max_leaf_nodes: int = 31
+    # defaults: the schema's (ghost_filter.*), read when an instance is made, never repeated here
+    min_purity: float = dataclasses.field(default_factory=lambda: _default("min_purity"))
+    working_point_efficiency: float = dataclasses.field(
+        default_factory=lambda: _default("working_point_efficiency")
+    )
+    reconstructable_min_pt_GeV: float = dataclasses.field(
+        default_factory=lambda: _default("reconstructable_min_pt_GeV")
+    )
+    reconstructable_min_hits: int = dataclasses.field(
+        default_factory=lambda: _default("reconstructable_min_hits")
+    )
+    min_hits: int = dataclasses.field(default_factory=lambda: _default("candidates.min_hits"))
+    later_passes: bool = dataclasses.field(
+        default_factory=lambda: _default("candidates.later_passes")
+    )
+    gbdt_max_iter: int = dataclasses.field(
+        default_factory=lambda: _default("baselines.gbdt_max_iter")
+    )
+    gbdt_learning_rate: float = dataclasses.field(
+        default_factory=lambda: _default("baselines.gbdt_learning_rate")
+    )
+    gbdt_max_leaf_nodes: int = dataclasses.field(
+        default_factory=lambda: _default("baselines.gbdt_max_leaf_nodes")
+    )
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> GhostFilterConfig:

@@ -31,7 +31,7 @@ import torch
 
 from hepml.errors import HepmlError
 from hepml.features.roads import N_FEATURES, load_datasets, pad_roads, save_dataset
-from hepml.io import atomic_output, read_tracker_events
+from hepml.io import atomic_output, check_same_events, read_root, read_tracker_events
 from hepml.reco.chain import (
     Reconstruction,
     event_roads,
@@ -69,7 +69,16 @@ def build(cfg: dict[str, Any], inputs: list[Path], out: Path) -> None:
     event_ids = (
         np.unique(hits["event_id"].to_numpy(np.int64)) if len(hits) else np.zeros(0, np.int64)
     )
-    keys = ("features", "label", "hit_id", "slot", "picked", "follower_score", "road_event", "seed_particle")
+    keys = (
+        "features",
+        "label",
+        "hit_id",
+        "slot",
+        "picked",
+        "follower_score",
+        "road_event",
+        "seed_particle",
+    )
     chunks: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     lengths: list[np.ndarray] = []
     n_seeds = []
@@ -185,7 +194,9 @@ def _track_params(sp: SpacePoints, det: Any, track_id: np.ndarray) -> pd.DataFra
 
     sel = np.flatnonzero(track_id > 0)
     if len(sel) == 0:
-        return pd.DataFrame({"track_id": np.zeros(0, np.int64), "pt": np.zeros(0), "eta": np.zeros(0)})
+        return pd.DataFrame(
+            {"track_id": np.zeros(0, np.int64), "pt": np.zeros(0), "eta": np.zeros(0)}
+        )
     t = track_id[sel]
     ids, ti, counts = np.unique(t, return_inverse=True, return_counts=True)
     order = np.argsort(ti, kind="stable")
@@ -223,8 +234,16 @@ def evaluate(cfg: dict[str, Any], data: list[Path], model_dir: Path, out_dir: Pa
     ev_cfg = EvaluateConfig.from_config(cfg)
     out_dir = Path(out_dir)
     model, _ = load_model(Path(model_dir) / "model.pt")
-    out_dir.mkdir(parents=True, exist_ok=True)
     d = load_datasets(npz)
+    # the roads must have been built from these simulated events (not another shard's)
+    simulated = [read_root(p, "hits", ["event_id"])["event_id"] for p in roots]
+    check_same_events(
+        d["event_ids"],
+        ", ".join(map(str, npz)),
+        np.concatenate(simulated),
+        ", ".join(map(str, roots)),
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
     label = d["label"].astype(bool)
     if not label.any() or label.all():
         raise HepmlError(f"the test roads of {', '.join(map(str, npz))} hold a single label class")

@@ -25,6 +25,9 @@ What is ours:
 * ``out_dir/model.pt``: the best epoch's weights with the registry name and
   hyper-parameters, written atomically; :func:`load_model` rebuilds the model
   from :data:`hepml.models.MODELS`.
+* Several devices (``training.devices``, DDP) with the config's global batch size
+  and learning rate, rank 0 alone writing (:mod:`hepml.train.parallel`), and
+  ``training.compile`` (the compiled forward outside the module: plain state-dict keys).
 """
 
 from __future__ import annotations
@@ -52,8 +55,22 @@ import torch.nn.functional as F
 
 from hepml.config import schema_default
 from hepml.errors import HepmlError
-from hepml.io import atomic_output, atomic_write_text
-from hepml.models import build_model
+from hepml.io import (
+    atomic_output,
+    atomic_write_text,
+    check_input_file,
+    remove_stale_temporaries,
+)
+from hepml.models import build_model, contract_sizes
+from hepml.train.parallel import (
+    cluster_plugins,
+    gather_rank_rng,
+    launch_rank,
+    rank_part,
+    restore_rank_rng,
+    slurm_task_mismatch,
+    whole_batch_loss,
+)
 
 LOSSES = ("bce", "ce")
 #: version of the checkpoint layout and fingerprint; a change starts every run afresh
@@ -75,6 +92,9 @@ class TrainerConfig:
     device: str = field(default_factory=lambda: schema_default("training.device"))
     precision: str = field(default_factory=lambda: schema_default("training.precision"))
     threads: int = field(default_factory=lambda: schema_default("training.threads"))
+    devices: int = field(default_factory=lambda: schema_default("training.devices"))
+    strategy: str = field(default_factory=lambda: schema_default("training.strategy"))
+    compile: bool = field(default_factory=lambda: schema_default("training.compile"))
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any], task: str) -> TrainerConfig:
@@ -200,6 +220,10 @@ class TensorBatches:
     Shuffled with a permutation drawn from a torch generator seeded by
     ``(seed, epoch)``, so a resumed run sees the same batches as an
     uninterrupted one. Lightning calls :meth:`set_epoch` through ``.sampler``.
+    Under DDP (:meth:`shard`) every rank draws the same permutation and takes its
+    part of each batch (:func:`hepml.train.parallel.rank_part`); a last batch
+    smaller than the number of ranks is left out, so that every rank takes as
+    many steps.
     """
 
     def __init__(self, data: TensorData, batch_size: int, shuffle: bool, seed: int = 0) -> None:
@@ -208,13 +232,21 @@ class TensorBatches:
         self.shuffle = shuffle
         self.seed = seed
         self.epoch = 0
+        self.rank, self.world_size = 0, 1
         self.sampler = self  # Lightning's _set_sampler_epoch looks here
         self.batch_sampler = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def shard(self, rank: int, world_size: int) -> None:
+        """From now on yield rank ``rank``'s part of each batch (of ``world_size`` parts)."""
+        self.rank, self.world_size = rank, world_size
+
     def __len__(self) -> int:
+        if self.world_size > 1:
+            full, rest = divmod(len(self.data), self.batch_size)
+            return full + int(rest >= self.world_size)
         return math.ceil(len(self.data) / self.batch_size)
 
     def __iter__(self) -> Any:
@@ -227,12 +259,20 @@ class TensorBatches:
         else:
             order = torch.arange(n, device=device)
         for start in range(0, n, self.batch_size):
-            yield self.data.batch(order[start : start + self.batch_size])
+            idx = order[start : start + self.batch_size]
+            if self.world_size > 1:
+                if len(idx) < self.world_size:
+                    break
+                idx = rank_part(idx, self.rank, self.world_size)
+            yield self.data.batch(idx)
 
 
 # --------------------------------------------------------------------------- loss
-def compute_loss(logits: torch.Tensor, batch: dict[str, Any], loss: str) -> torch.Tensor:
-    """Mean loss of a batch: ``bce`` (per sample or masked per element) or ``ce``."""
+def _weighted_losses(
+    logits: torch.Tensor, batch: dict[str, Any], loss: str
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-sample (N,) or per-element (N, L) losses and their weights (mask times sample
+    weight; None: all one)."""
     target = batch["target"]
     logits = logits.float()
     if loss == "ce":
@@ -248,16 +288,41 @@ def compute_loss(logits: torch.Tensor, batch: dict[str, Any], loss: str) -> torc
         m = mask[:, : per.shape[1]].to(per.dtype) if mask is not None else torch.ones_like(per)
         if weight is not None:
             m = m * weight[:, None].to(per.dtype)
-        return (per * m).sum() / m.sum().clamp_min(1.0)
-    if weight is not None:
-        w = weight.to(per.dtype)
-        return (per * w).sum() / w.sum().clamp_min(1e-12)
-    return per.mean()
+        return per, m
+    return per, None if weight is None else weight.to(per.dtype)
+
+
+def compute_loss(logits: torch.Tensor, batch: dict[str, Any], loss: str) -> torch.Tensor:
+    """Mean loss of a batch: ``bce`` (per sample or masked per element) or ``ce``."""
+    per, w = _weighted_losses(logits, batch, loss)
+    if w is None:
+        return per.mean()
+    return (per * w).sum() / w.sum().clamp_min(1.0 if per.dim() == 2 else 1e-12)
+
+
+def loss_sums(
+    logits: torch.Tensor, batch: dict[str, Any], loss: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(Σ w·loss, Σ w)`` of a batch, whose ratio is :func:`compute_loss`: what DDP adds up
+    over the ranks' parts of one batch (:func:`hepml.train.parallel.whole_batch_loss`)."""
+    per, w = _weighted_losses(logits, batch, loss)
+    if w is None:
+        return per.sum(), per.new_tensor(float(per.numel()))
+    return (per * w).sum(), w.sum()
 
 
 # --------------------------------------------------------------------------- Lightning glue
-def _lightning_module(model: nn.Module, loss: str, cfg: TrainerConfig) -> Any:
+def _lightning_module(
+    model: nn.Module, loss: str, cfg: TrainerConfig, batches: tuple[TensorBatches, ...] = ()
+) -> Any:
+    """``model`` in a LightningModule. ``batches`` (the training and validation
+    :class:`TensorBatches`) are moved to this rank's device and sharded when the run starts.
+    Logged values are synchronised over DDP ranks (sample-weighted means; samples/s summed)."""
     import lightning as L
+
+    # training.compile: the compiled forward of the same module (same parameters), held
+    # outside the LightningModule so that state_dict keys (checkpoints, model.pt) stay plain
+    run_model = torch.compile(model) if cfg.compile else model
 
     class System(L.LightningModule):
         def __init__(self) -> None:
@@ -267,33 +332,59 @@ def _lightning_module(model: nn.Module, loss: str, cfg: TrainerConfig) -> Any:
             self._seen = 0
 
         def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
-            return self.model(**inputs)
+            return run_model(**inputs)
+
+        def setup(self, stage: str) -> None:
+            for b in batches:
+                b.data = b.data.to(self.trainer.strategy.root_device)
+                b.shard(self.global_rank, self.trainer.world_size)
 
         def on_train_epoch_start(self) -> None:
             self._t0 = time.perf_counter()
             self._seen = 0
 
         def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-            value = compute_loss(self.model(**batch["inputs"]), batch, loss)
+            logits = run_model(**batch["inputs"])
             n = len(batch["target"])
             self._seen += n
-            self.log("train_loss", value, on_step=False, on_epoch=True, batch_size=n)
+            if self.trainer.world_size > 1:
+                total, norm = loss_sums(logits, batch, loss)
+                value = whole_batch_loss(total, norm, self.trainer.world_size)
+                shown = total.detach() / norm.clamp_min(1e-12)
+            else:
+                value = shown = compute_loss(logits, batch, loss)
+            self.log(
+                "train_loss", shown, on_step=False, on_epoch=True, batch_size=n, sync_dist=True
+            )
             return value
 
         def on_train_epoch_end(self) -> None:
             dt = max(time.perf_counter() - self._t0, 1e-9)
-            self.log("samples_per_s", float(self._seen / dt), on_step=False, on_epoch=True)
+            self.log(
+                "samples_per_s",
+                float(self._seen / dt),
+                on_step=False,
+                on_epoch=True,
+                sync_dist=True,
+                reduce_fx="sum",
+            )
             self.log(
                 "lr",
                 float(self.trainer.optimizers[0].param_groups[0]["lr"]),
                 on_step=False,
                 on_epoch=True,
+                sync_dist=True,
             )
 
         def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-            value = compute_loss(self.model(**batch["inputs"]), batch, loss)
+            value = compute_loss(run_model(**batch["inputs"]), batch, loss)
             self.log(
-                "val_loss", value, on_step=False, on_epoch=True, batch_size=len(batch["target"])
+                "val_loss",
+                value,
+                on_step=False,
+                on_epoch=True,
+                batch_size=len(batch["target"]),
+                sync_dist=True,
             )
 
         def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -303,12 +394,33 @@ def _lightning_module(model: nn.Module, loss: str, cfg: TrainerConfig) -> Any:
 
         def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
             checkpoint[RNG_KEY] = rng_states()
+            if self.trainer.world_size > 1:  # every rank's own stream (a collective call)
+                checkpoint[RNG_KEY]["ranks"] = gather_rank_rng(self.device)
             checkpoint[VERSION_KEY] = CHECKPOINT_VERSION
 
         def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
             restore_rng_states(checkpoint[RNG_KEY])
+            ranks = checkpoint[RNG_KEY].get("ranks")
+            if ranks is not None and len(ranks["torch"]) == self.trainer.world_size:
+                restore_rank_rng(ranks, self.global_rank, self.device)
 
     return System()
+
+
+def _atomic_checkpoint_io() -> Any:
+    """Lightning's checkpoint writer, through :func:`hepml.io.atomic_output`: a temporary beside
+    the checkpoint, renamed when complete (Lightning's own writes a temporary in the system's
+    temporary folder, which a SIGKILL leaves there, and copies it across file systems)."""
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        def save_checkpoint(
+            self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+        ) -> None:
+            with atomic_output(path) as tmp:
+                torch.save(checkpoint, tmp)
+
+    return AtomicCheckpointIO()
 
 
 RNG_KEY = "hepml_rng_states"
@@ -477,11 +589,32 @@ def fit(
         )
     train.check_finite(f"training sample of {model_name}")
     val.check_finite(f"validation sample of {model_name}")
+    _check_devices(cfg, len(train), len(val), model_name)
     out_dir = Path(out_dir)
-    with train_lock(out_dir):
+    # DDP: ranks 1..W-1 run this too (started by srun or by Lightning rerunning the command);
+    # rank 0 alone holds the lock and writes (see hepml.train.parallel)
+    with train_lock(out_dir) if launch_rank() == 0 else contextlib.nullcontext(out_dir):
         return _fit_locked(
             model, model_name, hparams, train, val, cfg, out_dir, seed, loss, data_contract
         )
+
+
+def _check_devices(cfg: TrainerConfig, n_train: int, n_val: int, model_name: str) -> None:
+    """One-line errors, before any work, for device counts this run cannot honour."""
+    w = cfg.devices
+    if w > 1 and min(cfg.batch_size, n_train, n_val) < w:
+        raise HepmlError(
+            f"training.devices is {w}: {model_name} needs at least {w} samples in a batch "
+            f"(training.batch_size {cfg.batch_size}), a training sample ({n_train}) and a "
+            f"validation sample ({n_val}) to share among them"
+        )
+    if cfg.torch_device().type == "cuda" and w > torch.cuda.device_count():
+        raise HepmlError(
+            f"training.devices is {w} but {torch.cuda.device_count()} CUDA devices are visible"
+        )
+    mismatch = slurm_task_mismatch(w)
+    if mismatch:
+        raise HepmlError(mismatch)
 
 
 def _fit_locked(
@@ -502,6 +635,9 @@ def _fit_locked(
 
     ckpt_dir = out_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if launch_rank() == 0:  # a killed trainer's half-written files (this rank holds the lock)
+        for folder in (out_dir, ckpt_dir):
+            remove_stale_temporaries(folder)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     device = cfg.torch_device()
@@ -523,9 +659,13 @@ def _fit_locked(
     )
     fp_file = ckpt_dir / "fingerprint.json"
     last = ckpt_dir / "last.ckpt"
-    old = _read_fingerprint(fp_file) if last.is_file() else None
-    resume = old == fp
-    if last.is_file() and not resume:
+    # the fingerprint before last.ckpt: a rank > 0 reading while rank 0 clears a stale run
+    # sees either the old fingerprint (no match) or no last.ckpt, as rank 0 decided
+    writer = launch_rank() == 0
+    old = _read_fingerprint(fp_file)
+    has_last = last.is_file()
+    resume = has_last and old == fp
+    if has_last and not resume and writer:
         why = (
             "its training data or data contract changed"
             if old is not None and old.get("settings") == fp["settings"]
@@ -537,7 +677,7 @@ def _fit_locked(
             f"hepml train: {model_name}: not resuming from '{last}' ({why}): starting afresh",
             file=sys.stderr,
         )
-    if not resume:
+    if not resume and writer:
         for stale in [
             *ckpt_dir.glob("*.ckpt"),
             ckpt_dir / "fingerprint.txt",
@@ -549,11 +689,16 @@ def _fit_locked(
     resumed_epoch = None
     if resume:
         resumed_epoch = _checkpoint_epoch(last) + 1
-        print(f"resuming {model_name} from {last} (epoch {resumed_epoch})", file=sys.stderr)
+        if writer:
+            print(f"resuming {model_name} from {last} (epoch {resumed_epoch})", file=sys.stderr)
 
     previous = _read_metrics(out_dir / "metrics.csv") if resume else None
-    train_d, val_d = train.to(device), val.to(device)
-    system = _lightning_module(model, loss, cfg)
+    # moved to this rank's device (and sharded) by the module's setup, once the ranks exist
+    batches = (
+        TensorBatches(train, cfg.batch_size, shuffle=True, seed=seed),
+        TensorBatches(val, max(cfg.batch_size, 4096), shuffle=False),
+    )
+    system = _lightning_module(model, loss, cfg, batches)
     best_ckpt = ModelCheckpoint(
         dirpath=ckpt_dir,
         filename="best",
@@ -568,7 +713,8 @@ def _fit_locked(
             warnings.filterwarnings("ignore", message=benign)
         trainer = L.Trainer(
             accelerator="gpu" if device.type == "cuda" else "cpu",
-            devices=1,
+            devices=cfg.devices,
+            strategy=cfg.strategy,
             precision=cfg.lightning_precision(device),  # type: ignore[arg-type]
             max_epochs=cfg.max_epochs,
             gradient_clip_val=cfg.grad_clip if cfg.grad_clip > 0 else None,
@@ -582,15 +728,17 @@ def _fit_locked(
             num_sanity_val_steps=0,
             log_every_n_steps=1,
             default_root_dir=out_dir,
+            plugins=[_atomic_checkpoint_io(), *cluster_plugins(cfg.devices)],
         )
         trainer.fit(
             system,
-            train_dataloaders=TensorBatches(train_d, cfg.batch_size, shuffle=True, seed=seed),
-            val_dataloaders=TensorBatches(val_d, max(cfg.batch_size, 4096), shuffle=False),
+            train_dataloaders=batches[0],
+            val_dataloaders=batches[1],
             ckpt_path=str(last) if resume else None,
             weights_only=True,
         )
-    _merge_metrics(out_dir / "metrics.csv", previous)
+    if trainer.is_global_zero:
+        _merge_metrics(out_dir / "metrics.csv", previous)
 
     best_path = Path(best_ckpt.best_model_path) if best_ckpt.best_model_path else last
     state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
@@ -611,7 +759,8 @@ def _fit_locked(
         "data_contract": data_contract,
     }
     model_path = out_dir / "model.pt"
-    save_model(model_path, model_name, hparams, model, meta)
+    if trainer.is_global_zero:
+        save_model(model_path, model_name, hparams, model, meta)
     return FitResult(
         best_val_loss=best,
         epochs=int(trainer.current_epoch),
@@ -721,14 +870,21 @@ def load_model(
 
     Returns ``(model in eval mode, {"model_name", "hparams", "meta"})``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise HepmlError(f"model file '{path}' does not exist")
+    path = check_input_file(path, "model file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         name, hparams = payload["model_name"], payload["hparams"]
     except Exception as exc:
         raise HepmlError(f"'{path}' is not a hepml model file ({type(exc).__name__})") from None
+    try:
+        contract = contract_sizes(name)
+    except KeyError as exc:
+        raise HepmlError(f"'{path}': {exc.args[0]}") from None
+    for key, size in contract.items():
+        if key in hparams and hparams[key] != size:
+            raise HepmlError(
+                f"'{path}': model '{name}' has {key}={hparams[key]!r} but the data contract has {size}; retrain it"
+            )
     try:
         model = build_model(name, hparams)
         model.load_state_dict(payload["state_dict"])

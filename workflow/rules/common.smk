@@ -126,6 +126,13 @@ def train_threads(task):
     return int(own if own is not None else config["training"]["threads"]) or 2
 
 
+def train_devices(task):
+    """The task's data-parallel processes (its `train.devices`, else `training.devices`): the
+    train job's GPUs and, under SLURM with `mpi` set (profiles/slurm), its tasks per node."""
+    own = (config[task].get("train") or {}).get("devices")
+    return int(own if own is not None else config["training"]["devices"])
+
+
 def task_sections(task, stage):
     """The config a task's `stage` (build, train, evaluate) reads; see :func:`sections`."""
     src = TASK_SOURCE[task]

@@ -1,6 +1,11 @@
-# Stage 3: training. Asks for a GPU (SLURM profile), runs on CPU where there is none.
-# Checkpoints live beside model.pt and are not outputs: an interrupted job rerun
+# Stage 3: training. Asks for training.devices GPUs (SLURM profile), runs on CPU where there
+# is none. Checkpoints live beside model.pt and are not outputs: an interrupted job rerun
 # with --rerun-incomplete resumes from the last one.
+#
+# Several devices: without SLURM (or in a one-task SLURM job) Lightning starts the other
+# ranks itself by rerunning the command; with `mpi: srun ...` set for `train` in the SLURM
+# profile, the job gets --ntasks-per-node=devices and the command runs under that srun, one
+# task per GPU (Lightning's SLURMEnvironment), see profiles/slurm/config.yaml.
 
 
 rule train:
@@ -16,15 +21,18 @@ rule train:
     params:
         out=lambda w: f"{R}/models/{w.task}",
         cfg=lambda w: task_sections(w.task, "train"),
+        launch=lambda w, resources: f"{resources.mpi} " if "mpi" in resources.keys() else "",
     threads: lambda w: train_threads(w.task)
     resources:
-        gpu=1,
+        gpu=lambda w: train_devices(w.task),
+        tasks_per_node=lambda w: train_devices(w.task),
         mem_mb=8000,
         runtime=120,
     conda:
         "../envs/hepml.yaml"
     shell:
-        f"{THREADS_ENV}hepml train {{wildcards.task}} --config {{input.config}} --data {{input.data}}"
+        f"{THREADS_ENV}{{params.launch}}hepml train {{wildcards.task}} --config {{input.config}}"
+        " --data {input.data}"
         " --out {params.out} > {log} 2>&1"
 
 
