@@ -232,31 +232,18 @@ def export_onnx(
         # nn.LSTM / nn.GRU check the (fixed) feature size in Python while traced
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message=r".*(were assigned during export|axis name).*")
+        named: dict[str, Any] = {
+            "input_names": list(spec.inputs),
+            "output_names": ["logits"],
+            "opset_version": OPSET,
+        }
         if dynamo:
             dims = {"batch": torch.export.Dim("batch"), "length": torch.export.Dim("length")}
             shapes = {k: {ax: dims[n] for ax, n in axes[k].items()} for k in spec.inputs}
-            torch.onnx.export(
-                module,
-                args,
-                str(tmp),
-                input_names=list(spec.inputs),
-                output_names=["logits"],
-                dynamic_shapes=shapes,
-                opset_version=OPSET,
-                dynamo=True,
-                verbose=False,
-            )
+            named.update(dynamic_shapes=shapes, dynamo=True, verbose=False)
         else:
-            torch.onnx.export(
-                module,
-                args,
-                str(tmp),
-                input_names=list(spec.inputs),
-                output_names=["logits"],
-                dynamic_axes=axes,
-                opset_version=OPSET,
-                dynamo=False,
-            )
+            named.update(dynamic_axes=axes, dynamo=False)
+        torch.onnx.export(module, args, str(tmp), **named)
         onnx.checker.check_model(onnx.load(str(tmp)), full_check=True)
 
 
