@@ -1,0 +1,51 @@
+"""The hit labeller trained by the workflow on hepml's own events (config/test.yaml's run,
+tests/workflow_run.py), run on the real TrackML sample by `hepml reconstruct` and scored by
+`hepml score`, as a user would: above floors set from the final numbers (issue 10).
+
+Measured on 2026-12-07 (config/test.yaml's trained labeller on event000000001): TrackML
+score 0.873, efficiency 0.925 (49 of 53 particles above 1 GeV with >= 5 hits), fake rate
+0.003; the road follower 0.861, 0.925, 0. The floors leave about 0.04 of score and one
+particle of efficiency: score >= 0.83, efficiency >= 0.90, fake rate <= 0.02 (.ci/run
+holds the workflow's own real-data section to the same floors).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from reco_events import EVENT, SAMPLE, have_trackml_sample
+from workflow_run import completed_run
+
+from hepml.cli import main
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not have_trackml_sample(),
+        reason=f"the real TrackML sample is not in {SAMPLE} (set HEPML_TRACKML_DIR to the folder holding sample/)",
+    ),
+]
+
+#: floors on the real sample (see the module docstring)
+MIN_SCORE, MIN_EFFICIENCY, MAX_FAKE = 0.83, 0.90, 0.02
+
+
+@pytest.mark.parametrize("method", ["bigru", "road_follower"])
+def test_trained_labeller_on_the_real_sample_is_above_the_floors(
+    method: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, capsys
+) -> None:
+    results = completed_run(tmp_path_factory)
+    sub = tmp_path / "submission.csv"
+    argv = ["reconstruct", "--input", str(SAMPLE), "--event", EVENT, "--out", str(sub)]
+    argv += ["--config", str(results / "config.resolved.yaml"), "--method", method]
+    argv += ["--model", str(results / "models" / "hit_labeller" / "model.pt")]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["score", "--input", str(SAMPLE), "--event", EVENT, "--submission", str(sub)]) == 0
+    text = capsys.readouterr().out
+    score = float(re.search(r"trackml_score ([0-9.]+)", text).group(1))
+    eff = float(re.search(r"efficiency ([0-9.]+)", text).group(1))
+    fake = float(re.search(r"fake_rate ([0-9.]+)", text).group(1))
+    assert score >= MIN_SCORE and eff >= MIN_EFFICIENCY and fake <= MAX_FAKE, (score, eff, fake)
