@@ -16,10 +16,10 @@ for every method:
 3. **Duplicates**: tracks sharing at least ``merge_min_shared`` hits, and at
    least ``merge_min_fraction`` of the shorter track's, come from one particle
    seeded several times (a road of a fake seed that shares only its seed hits
-   with a true track is no duplicate: it competes for them in step 4). Each track points to the most confident
-   more-confident track it shares that many hits with, pointers are followed to
-   the root, and a root's track becomes the union of its members' hits, again
-   one per slot (highest score).
+   with a true track is no duplicate: it competes for them in step 4). Each
+   track points to the most confident more-confident track it shares that many
+   hits with, pointers are followed to the root, and a root's track becomes the
+   union of its members' hits, again one per slot (highest score).
 4. **Contested hits**: a hit held by several merged tracks goes to the one with
    the highest score for that hit (ties: the more confident track). A track left
    with fewer than ``min_hits`` hits is dissolved, and its hits are offered again
