@@ -19,7 +19,7 @@ TrackML's ``event000000001`` 5% sample):
 * secondary share: of the particles with hits, those whose vertex lies at
   transverse radius ``r > 1 mm`` (V0 decays, hadronic interactions; real 0.24);
 * the spectrum of the particles the TrackML score weighs (>= 4 hits): their
-  median pT (real 0.42 GeV) and the share of them below 0.2 GeV (real 0.10).
+  median pT (real 0.45 GeV) and the share of them below 0.2 GeV (real 0.08).
 
 :func:`compare` holds a simulated event's figures against a real event's
 within :data:`BANDS`: every hit share within 30% of the real value (ratio in

@@ -62,8 +62,8 @@ def sample_minbias_pt(
     Cim. 6N10 (1983) 1; CMS, JHEP 02 (2010) 041, fits of n ~ 6-7 to minimum-bias
     charged hadrons), so that the spectrum rises from 0 to its maximum at p0/(n-1)
     and falls as pT^(1-n). p0 comes from the median (:func:`minbias_pt_scale_GeV`).
-    The cumulative (closed form) is inverted by interpolation on a 16k-point
-    logarithmic grid (relative error < 1e-6 on pT).
+    The cumulative (closed form) is inverted by linear interpolation on a
+    16,384-point logarithmic grid (steps of 0.04% in pT).
     """
     p0 = minbias_pt_scale_GeV(pt_min_GeV, pt_median_GeV, tail_power, pt_max_GeV)
     grid = np.geomspace(pt_min_GeV, pt_max_GeV, 16384)

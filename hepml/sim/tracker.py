@@ -3,7 +3,9 @@
 One event is a set of charged primaries from a smeared beam spot (minimum-bias
 pile-up over |eta| < ``eta_max`` plus a few high-pT particles, pions, kaons and
 protons), neutral V0s (K0s, Lambda) decaying in flight into charged pairs, and
-the secondaries of hadronic interactions in the material. Every charged particle
+the secondaries of hadronic interactions in the material; as in TrackML, none
+below ``pt_min_GeV`` (0.1 GeV) is made, and those below ``tracked_min_pt_GeV``
+(0.15 GeV) stay in the particle table without hits. Every other charged particle
 is propagated by :func:`hepml.detector.propagation.propagate` (exact helices in
 a uniform field, midpoint-field helix steps in the solenoid's) through the
 barrel layers, endcap disks and beam pipe. At each surface it
