@@ -527,11 +527,7 @@ def read_trackml_csv(
     ``module_id`` gets 0; a particles file without ``particle_type`` gets 0.
     """
     _check_event_name(event)
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise HepmlError(f"input '{directory}' is a file, not a directory of TrackML CSV files")
-    if not directory.is_dir():
-        raise HepmlError(f"input directory '{directory}' does not exist")
+    directory = check_input_dir(directory, "TrackML event directory")
     eid = int(event[5:]) if event_id is None else int(event_id)
     hits = _read_csv(
         trackml_file(directory, event, "hits"), ["hit_id", "x", "y", "z", "volume_id", "layer_id"]

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from hepml import config
-from hepml.errors import HepmlError
 from hepml.io import check_input_dir
 from hepml.tasks import TASKS, task_module
 
@@ -40,10 +39,6 @@ def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     cfg = config.load(args.config)
     mod = task_module(args.task)
-    files = args.input if args.verb == "build" else args.data
-    for p in files:  # a directory named as an input file: said as such, not 'does not exist'
-        if p.is_dir():
-            raise HepmlError(f"input '{p}' is a directory, not a file")
     if args.verb == "evaluate":
         check_input_dir(args.model, "model directory")
     if args.verb == "build":

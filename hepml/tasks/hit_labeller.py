@@ -31,7 +31,7 @@ import torch
 
 from hepml.errors import HepmlError
 from hepml.features.roads import N_FEATURES, load_datasets, pad_roads, save_dataset
-from hepml.io import atomic_output, check_same_events, read_root, read_tracker_events
+from hepml.io import atomic_output, check_same_events, read_tracker_events
 from hepml.reco.chain import (
     Reconstruction,
     event_roads,
@@ -235,12 +235,12 @@ def evaluate(cfg: dict[str, Any], data: list[Path], model_dir: Path, out_dir: Pa
     out_dir = Path(out_dir)
     model, _ = load_model(Path(model_dir) / "model.pt")
     d = load_datasets(npz)
+    hits, particles = read_tracker_events(roots)
     # the roads must have been built from these simulated events (not another shard's)
-    simulated = [read_root(p, "hits", ["event_id"])["event_id"] for p in roots]
     check_same_events(
         d["event_ids"],
         ", ".join(map(str, npz)),
-        np.concatenate(simulated),
+        hits["event_id"].to_numpy(),
         ", ".join(map(str, roots)),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -272,7 +272,6 @@ def evaluate(cfg: dict[str, Any], data: list[Path], model_dir: Path, out_dir: Pa
     )
 
     # whole events: both methods built into tracks, scored against the truth
-    hits, particles = read_tracker_events(roots)
     hits = hits.reset_index(drop=True)
     hits["weight"] = hit_weights(hits, particles)
     road_event = d["road_event"]

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from hepml.errors import HepmlError
+from hepml.io import check_input_dir, check_input_file
 
 DEFAULT_CONFIG = Path("config/config.yaml")
 
@@ -78,20 +79,13 @@ def add_arguments(verb: str, p: argparse.ArgumentParser) -> None:
         )
 
 
-def _check_dir(path: Path) -> None:
-    if path.exists() and not path.is_dir():
-        raise HepmlError(f"input '{path}' is a file, not a directory")
-    if not path.is_dir():
-        raise HepmlError(f"input directory '{path}' does not exist")
-
-
 def reconstruct(args: argparse.Namespace) -> None:
     from hepml import config
     from hepml.io import atomic_output, read_trackml_csv
     from hepml.reco.chain import Reconstruction, reconstruct_event
     from hepml.tasks.hit_labeller import MODEL_NAME
 
-    _check_dir(args.input)
+    check_input_dir(args.input)
     cfg = config.load(args.config)
     model: Any = None
     if args.method == "bigru":
@@ -148,10 +142,7 @@ def read_submission(path: Path) -> pd.DataFrame:
     ``track_id`` non-negative (0: in no track). :func:`check_submission` checks
     it against an event.
     """
-    if path.is_dir():
-        raise HepmlError(f"submission '{path}' is a directory, not a CSV file")
-    if not path.is_file():
-        raise HepmlError(f"submission file '{path}' does not exist")
+    check_input_file(path, "submission file")
     try:
         sub = pd.read_csv(path)
     except Exception as exc:
@@ -210,7 +201,7 @@ def score(args: argparse.Namespace) -> None:
     )
     from hepml.io import read_trackml_csv
 
-    _check_dir(args.input)
+    check_input_dir(args.input)
     hits, particles = read_trackml_csv(args.input, args.event)
     if particles is None:
         raise HepmlError(
