@@ -283,26 +283,22 @@ class _Predictions:
     path_to: Any
 
 
-#: transverse arc (mm) before a displaced seed's first hit where its road starts
-_DISPLACED_BACKOFF_MM = 30.0
-
-
 def _predict(
     sp: SpacePoints,
     det: Detector,
     seeds: Seeds,
     cfg: RoadConfig,
     max_surfaces: int | None = None,
-    displaced: bool = False,
+    backoff_mm: float | None = None,
 ) -> _Predictions:
     """Propagate every seed's fitted helix from its point of closest approach to the beam line
     (so that the seed's own surfaces are crossed too: overlap partners of its hits, and the
     surfaces before a late seed) and the error of the prediction on each surface crossed.
 
-    ``displaced`` seeds (particles born inside the detector) start
-    :data:`_DISPLACED_BACKOFF_MM` of transverse arc before their first hit instead: their
-    helix does not exist inside their vertex, and from the PCA it would cross (and take
-    hits on) every surface down to the beam line."""
+    With ``backoff_mm`` (seeds of particles born inside the detector) they start that
+    transverse arc before their first hit instead: their helix does not exist inside their
+    vertex, and from the PCA it would cross (and take hits on) every surface down to the
+    beam line."""
     info = _surface_info(det)
     seed_hits = seeds.hits
     mask = seed_hits >= 0
@@ -325,8 +321,8 @@ def _predict(
         return arc_to(i) * inv_sin
 
     s_start = (
-        np.maximum(arc_to(first) - _DISPLACED_BACKOFF_MM, 0.0)
-        if displaced
+        np.maximum(arc_to(first) - backoff_mm, 0.0)
+        if backoff_mm is not None
         else np.zeros(len(first))
     )
     states = _state_at(fit, s_start)
@@ -453,12 +449,12 @@ def _disk_of(sp: SpacePoints, surface: np.ndarray) -> np.ndarray:
 
 
 def confirm_seeds(
-    sp: SpacePoints, det: Detector, seeds: Seeds, cfg: RoadConfig, displaced: bool = False
+    sp: SpacePoints, det: Detector, seeds: Seeds, cfg: RoadConfig, backoff_mm: float | None = None
 ) -> np.ndarray:
     """Which seeds have a point within the road window on at least ``confirm_hits`` of the
     ``confirm_surfaces`` surfaces nearest them after their last hit, or before their first
     (a cheap first look along the road, so that fake seeds cost no full road).
-    ``displaced``: as in :func:`build_roads`."""
+    ``backoff_mm``: as in :func:`build_roads`."""
     if cfg.confirm_hits == 0 or len(seeds) == 0:
         return np.ones(len(seeds), dtype=bool)
     n_seed = (seeds.hits >= 0).sum(axis=1)
@@ -468,7 +464,7 @@ def confirm_seeds(
         seeds,
         cfg,
         max_surfaces=int(n_seed.max()) + cfg.confirm_surfaces + 2,
-        displaced=displaced,
+        backoff_mm=backoff_mm,
     )
     pts = pr.pts
     beyond = pts.s > pr.s_fit[pts.track, 2] + 1.0
@@ -496,19 +492,20 @@ def build_roads(
     cfg: RoadConfig,
     particle_id: np.ndarray | None = None,
     select: bool = True,
-    displaced: bool = False,
+    backoff_mm: float | None = None,
 ) -> Roads:
     """The roads of ``seeds`` in one event's space points (see the module docstring).
 
     Seeds failing :func:`confirm_seeds` get no road. ``select`` False keeps every
-    road (no ``min_picked`` cut, no ambiguity resolution). ``displaced`` roads (seeds of
-    particles born inside the detector) start just before their seed's first hit, not at
-    the beam line.
+    road (no ``min_picked`` cut, no ambiguity resolution). Roads start at the beam line,
+    or with ``backoff_mm`` (seeds of particles born inside the detector:
+    :attr:`hepml.reco.seeding.SeedingConfig.road_start_mm`) that transverse arc before
+    their seed's first hit.
     """
-    seeds = seeds.take(np.flatnonzero(confirm_seeds(sp, det, seeds, cfg, displaced)))
+    seeds = seeds.take(np.flatnonzero(confirm_seeds(sp, det, seeds, cfg, backoff_mm)))
     if len(seeds) == 0:
         return Roads.empty(particle_id is not None)
-    pr = _predict(sp, det, seeds, cfg, displaced=displaced)
+    pr = _predict(sp, det, seeds, cfg, backoff_mm=backoff_mm)
     cand = _gather(sp, pr, seeds.hits, cfg)
     pts, q, c = pr.pts, cand.q, cand.c
     seed_hits = seeds.hits

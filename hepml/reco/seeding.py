@@ -67,7 +67,9 @@ class SeedingConfig:
     consecutive ones: particles born inside the detector); ``skip``: also
     triplets that skip one surface (a missing hit); ``n_sigma``: the third and confirming
     points' windows in standard deviations; ``confirm_hits``: compatible points
-    needed on the next surfaces (of ``confirm_surfaces`` looked at).
+    needed on the next surfaces (of ``confirm_surfaces`` looked at);
+    ``road_backoff_mm``: with ``triplets`` ``all``, the transverse arc before the seed's
+    first hit where its road starts (:func:`hepml.reco.roads.build_roads`).
     """
 
     volumes: tuple[int, ...]
@@ -80,6 +82,14 @@ class SeedingConfig:
     confirm_hits: int
     confirm_surfaces: int
     max_chi2: float
+    road_backoff_mm: float
+
+    @property
+    def road_start_mm(self) -> float | None:
+        """Where this pass's roads start (:func:`hepml.reco.roads.build_roads`'s ``backoff_mm``):
+        ``road_backoff_mm`` before the seed for seeds anywhere (``triplets`` ``all``), else
+        None (at the beam line)."""
+        return self.road_backoff_mm if self.triplets == "all" else None
 
     @classmethod
     def from_section_dict(cls, s: dict[str, Any], name: str) -> SeedingConfig:
