@@ -120,9 +120,10 @@ def event_roads(
     points that no track built so far holds: the road follower's tracks
     (:func:`follower_tracks`) of the roads the earlier passes' selection
     (:func:`hepml.reco.roads.select_roads`) kept. A point a kept road picked but no
-    track took (a fake road's, or one a duplicate lost) is free again: on default-config
-    events that lifts the efficiency above 1 GeV for secondaries born 30-200 mm from the
-    beam line from 63 to 70 of 91, and the TrackML score by 0.001, at the same cost.
+    track took (a fake road's, or one a duplicate lost) is free again: on two
+    default-config events that lifts the efficiency above 1 GeV for secondaries born
+    30-200 mm from the beam line from 62 to 69 of 91 and the road follower's TrackML score
+    by 0.001-0.003, for ~0.3 s more an event (more detached seeds).
     ``select`` False returns every road, before that selection (the ghost filter's
     candidates).
     """
