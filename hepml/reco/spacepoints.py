@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from hepml.detector import Detector
 from hepml.errors import HepmlError
@@ -89,9 +90,6 @@ class SurfaceIndex:
         b = np.floor((np.asarray(w) - self.w_min) / self.w_bin)
         return np.clip(b, 0, self.n_bins - 1).astype(np.int64)
 
-    def _cell(self, key: np.ndarray) -> np.ndarray:
-        return np.clip(np.floor(key / self.cell), 0, self.n_cells).astype(np.int64)
-
     def query(
         self, phi: np.ndarray, half_phi: np.ndarray, w_lo: np.ndarray, w_hi: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -107,18 +105,66 @@ class SurfaceIndex:
         w_hi = np.broadcast_to(np.asarray(w_hi, dtype=np.float64), phi.shape)
         if len(self.keys) == 0 or len(phi) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        b_lo, b_hi = self._bin(w_lo), self._bin(w_hi)
-        qb, wb = expand_ranges(b_lo, b_hi + 1)
-        base = wb * _KEY_STRIDE + 3.0 * np.pi + phi[qb]
-        hq = half[qb]
-        lo = self.ptr[self._cell(base - hq)]
-        hi = self.ptr[np.minimum(self._cell(base + hq) + 1, self.n_cells)]
-        i, j = expand_ranges(lo, hi)
-        keep = np.abs(self.keys[j] - base[i]) <= hq[i]
-        qq, j = qb[i[keep]], j[keep]
-        ww = self.w[j]
-        keep = (ww >= w_lo[qq]) & (ww <= w_hi[qq])
-        return qq[keep], self.point[j[keep]]
+        return _query(
+            self.keys,
+            self.ptr,
+            self.w,
+            self.point,
+            self.w_min,
+            self.w_bin,
+            self.n_bins,
+            self.cell,
+            self.n_cells,
+            phi,
+            np.ascontiguousarray(half),
+            np.ascontiguousarray(w_lo),
+            np.ascontiguousarray(w_hi),
+        )
+
+
+@njit(cache=True)
+def _query(
+    keys: np.ndarray,
+    ptr: np.ndarray,
+    w: np.ndarray,
+    point: np.ndarray,
+    w_min: float,
+    w_bin: float,
+    n_bins: int,
+    cell: float,
+    n_cells: int,
+    phi: np.ndarray,
+    half: np.ndarray,
+    w_lo: np.ndarray,
+    w_hi: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`SurfaceIndex.query`'s matches (compiled): for every query, every w bin its
+    window overlaps (in order), the key range of its phi window, the points inside it.
+    Two passes: count, then fill. Queries with a NaN bound match nothing."""
+    out_q = np.zeros(0, np.int64)
+    out_p = np.zeros(0, np.int64)
+    for fill in range(2):
+        n = 0
+        for q in range(len(phi)):
+            hq, lo_w, hi_w = half[q], w_lo[q], w_hi[q]
+            if not (hq == hq and lo_w == lo_w and hi_w == hi_w and phi[q] == phi[q]):
+                continue
+            b_lo = int(min(max(np.floor((lo_w - w_min) / w_bin), 0.0), n_bins - 1))
+            b_hi = int(min(max(np.floor((hi_w - w_min) / w_bin), 0.0), n_bins - 1))
+            for wb in range(b_lo, b_hi + 1):
+                base = wb * _KEY_STRIDE + 3.0 * np.pi + phi[q]
+                c_lo = int(min(max(np.floor((base - hq) / cell), 0.0), n_cells))
+                c_hi = int(min(max(np.floor((base + hq) / cell), 0.0), n_cells))
+                for j in range(ptr[c_lo], ptr[min(c_hi + 1, n_cells)]):
+                    if abs(keys[j] - base) <= hq and w[j] >= lo_w and w[j] <= hi_w:
+                        if fill:
+                            out_q[n] = q
+                            out_p[n] = point[j]
+                        n += 1
+        if not fill:
+            out_q = np.empty(n, np.int64)
+            out_p = np.empty(n, np.int64)
+    return out_q, out_p
 
 
 @dataclass
