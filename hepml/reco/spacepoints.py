@@ -122,7 +122,7 @@ class SurfaceIndex:
         )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _query(
     keys: np.ndarray,
     ptr: np.ndarray,
