@@ -40,6 +40,7 @@ from numba import njit
 from hepml.detector.constants import GEV_PER_T_MM
 from hepml.detector.field import Field, field_arrays, field_at
 from hepml.detector.geometry import Detector
+from hepml.detector.scattering import flat_arrays
 
 # rows of the working state (one column per live track)
 _X, _Y, _Z, _DX, _DY, _DZ, _P, _Q, _S, _IDX = range(10)
@@ -178,12 +179,6 @@ def _arc_terms_flat(
     return a, b, c, s
 
 
-def _flat(*arrays: np.ndarray | float) -> tuple[tuple[int, ...], list[np.ndarray]]:
-    """Broadcast float arrays and flatten them (contiguous float64) for a compiled loop."""
-    b = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in arrays))
-    return b[0].shape, [np.ascontiguousarray(x).ravel() for x in b]
-
-
 def _arc_terms(
     omega: np.ndarray, h: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -192,7 +187,7 @@ def _arc_terms(
     (1 - cos phi) / omega = 2 sin^2(phi / 2) / omega has no cancellation; |omega| is
     floored at 1e-12 rad/mm (a straight line to 1e-10 rad/m: infinite momentum).
     """
-    shape, (om, hh) = _flat(omega, h)
+    shape, (om, hh) = flat_arrays(omega, h)
     return tuple(v.reshape(shape) for v in _arc_terms_flat(om, hh))  # type: ignore[return-value]
 
 
@@ -216,7 +211,7 @@ def _move_z_cols(state: np.ndarray, omega: np.ndarray, h: np.ndarray) -> None:
 def helix_move_z(state: np.ndarray, omega: np.ndarray, h: np.ndarray) -> None:
     """Move ``state`` (rows _X.._DZ) by path ``h`` on the helix about z of rate ``omega``, in place."""
     n = state.shape[1]
-    _, (om, hh) = _flat(np.broadcast_to(omega, (n,)), np.broadcast_to(h, (n,)))
+    _, (om, hh) = flat_arrays(np.broadcast_to(omega, (n,)), np.broadcast_to(h, (n,)))
     _move_z_cols(state, om, hh)
 
 
@@ -339,7 +334,7 @@ def _field_step(
     0.2 GeV track (against 0.5 mm steps), 0.02 um at 1 GeV.
     """
     n = st.shape[1]
-    _, (hh,) = _flat(np.broadcast_to(h, (n,)))
+    _, (hh,) = flat_arrays(np.broadcast_to(h, (n,)))
     b = np.zeros((3, 1)) if b0 is None else np.ascontiguousarray(np.stack(b0), dtype=np.float64)
     _rk4_cols(st, hh, b, b0 is not None, *field_arrays(field))
 
@@ -408,7 +403,7 @@ def cylinder_path(
     over sin(theta). ``d^2 - R^2 = r0^2 + 2 (p . n) / kappa`` keeps nearly
     straight tracks precise.
     """
-    shape, flat = _flat(x, y, dx, dy, omega, r_mm)
+    shape, flat = flat_arrays(x, y, dx, dy, omega, r_mm)
     return _cylinder_path_flat(*flat).reshape(shape)
 
 
@@ -441,7 +436,7 @@ def apex_path(
     x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarray, omega: np.ndarray
 ) -> np.ndarray:
     """Path length (mm) along the helix about z to the point of largest transverse radius."""
-    shape, flat = _flat(x, y, dx, dy, omega)
+    shape, flat = flat_arrays(x, y, dx, dy, omega)
     return _apex_path_flat(*flat).reshape(shape)
 
 

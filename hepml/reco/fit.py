@@ -29,12 +29,14 @@ circle, z residual at the hit's arc length) and per-hit resolutions, which
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
+from numba import njit
 
 from hepml.detector.layers import TrackerGeometry
-from hepml.detector.scattering import highland_theta0
+from hepml.detector.scattering import flat_arrays, highland_theta0
 
 #: pT [GeV] = K * |q| * B [T] * R [mm] (PDG 2024, eq. 34.33 with R in mm).
 GEV_PER_T_MM = 0.299792458e-3
@@ -126,11 +128,25 @@ def _from_perigee(
 
 def _arc_from_chord(chord: np.ndarray, rho: np.ndarray) -> np.ndarray:
     """Transverse arc length s = (2/|rho|) asin(|rho| c / 2) of a chord c (stable at rho -> 0)."""
-    u = np.minimum(0.5 * np.abs(rho) * chord, 1.0)
-    small = u < 1e-4
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(small, 1.0 + u * u / 6.0, np.arcsin(u) / np.where(small, 1.0, u))
-    return chord * ratio
+    shape, (c, r) = flat_arrays(chord, rho)
+    return _arc_from_chord_flat(c, r).reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def arc_from_chord1(chord: float, rho: float) -> float:
+    """:func:`_arc_from_chord` of one chord (compiled; the one implementation)."""
+    u = np.minimum(0.5 * abs(rho) * chord, 1.0)
+    if u < 1e-4:
+        return chord * (1.0 + u * u / 6.0)
+    return chord * (math.asin(u) / u)
+
+
+@njit(cache=True, error_model="numpy")
+def _arc_from_chord_flat(chord: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    out = np.empty(len(chord))
+    for i in range(len(chord)):
+        out[i] = arc_from_chord1(chord[i], rho[i])
+    return out
 
 
 def arc_length(

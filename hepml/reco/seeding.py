@@ -38,19 +38,21 @@ points the first left). Every window query goes through
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from hepml.config import from_section
 from hepml.detector import Detector
 from hepml.detector.constants import GEV_PER_T_MM
 from hepml.detector.navigation import layer_graph
-from hepml.detector.scattering import highland_theta0, track_x0
+from hepml.detector.scattering import highland1, track_x01
 from hepml.errors import HepmlError
-from hepml.reco.fit import _arc_from_chord
-from hepml.reco.spacepoints import SpacePoints, wrap_phi
+from hepml.reco.fit import _arc_from_chord, arc_from_chord1
+from hepml.reco.spacepoints import SpacePoints, wrap_phi, wrap_phi1
 
 #: margin (mm) of the doublet windows on top of the envelope: resolution and scattering
 _DOUBLET_MARGIN_MM = 2.0
@@ -298,7 +300,7 @@ def _third(
             0.5 * np.abs(k) * dr_env / np.sqrt(np.maximum(1.0 - (0.5 * k * r_c) ** 2, 0.05)) + 1e-3
         )
     idx = np.flatnonzero(ok)
-    pred_phi, pred_z, sig_t, sig_l = _predict(sp, d, idx, r_c[idx], info, sc, nominal=True)
+    pred_phi, pred_z, sig_t, sig_l = _predict(sp, d, idx, r_c[idx], info, sc)
     w_phi = cfg.n_sigma * sig_t / np.maximum(r_c[idx], 1.0) + spread_phi[idx]
     center_w = r_c[idx] if disk else pred_z
     w_l = cfg.n_sigma * sig_l + spread_l[idx]
@@ -316,64 +318,230 @@ def _predict(
     r_t: np.ndarray,
     info: _SurfaceInfo,
     sc: int,
-    nominal: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """phi and z of the doublets' circle and line at radius ``r_t``, and the prediction's
-    errors across (r*phi, mm) and along the surface (z on a barrel layer, r on a disk)."""
-    k = d.kappa[rows]
-    b = d.b[rows]
-    a = d.a[rows]
-    rb = sp.r[b]
-    asin_b = np.arcsin(np.clip(0.5 * k * rb, -1.0, 1.0))
-    phi = sp.phi[b] - (np.arcsin(np.clip(0.5 * k * r_t, -1.0, 1.0)) - asin_b)
-    s_t = _arc_from_chord(r_t, k)
-    z = sp.z[b] + d.cot[rows] * (s_t - d.s_b[rows])
+    errors across (r*phi, mm) and along the surface (z on a barrel layer, r on a disk)
+    (:func:`_predict1` of every row)."""
+    n = len(rows)
+    phi, z, st, sl = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    _predict_rows(  # type: ignore[call-arg]  # (the kernel arguments)
+        *_kernel_args(sp, d, info),
+        np.asarray(rows, dtype=np.int64),
+        np.ascontiguousarray(r_t, dtype=np.float64),
+        bool(info.disk[sc]),
+        phi,
+        z,
+        st,
+        sl,
+    )
+    return phi, z, st, sl
+
+
+def _kernel_args(sp: SpacePoints, d: _Doublets, info: _SurfaceInfo) -> tuple[Any, ...]:
+    """The arrays :func:`_predict1`'s callers read: space points, doublets, material."""
+    return (
+        sp.r,
+        sp.phi,
+        sp.z,
+        sp.surface,
+        sp.disk,
+        sp.sigma_t,
+        sp.sigma_l,
+        info.x_over_x0,
+        d.a,
+        d.b,
+        d.kappa,
+        d.s_a,
+        d.s_b,
+        d.cot,
+        d.p,
+        float(d.sigma_d0_mm),
+    )
+
+
+@njit(cache=True, error_model="numpy")
+def _predict1(
+    r: np.ndarray,
+    phi: np.ndarray,
+    z: np.ndarray,
+    surface: np.ndarray,
+    disk: np.ndarray,
+    sigma_t: np.ndarray,
+    sigma_l: np.ndarray,
+    x_over_x0: np.ndarray,
+    da: np.ndarray,
+    db: np.ndarray,
+    kappa: np.ndarray,
+    s_a_: np.ndarray,
+    s_b_: np.ndarray,
+    cot_: np.ndarray,
+    p_: np.ndarray,
+    sigma_d0: float,
+    row: int,
+    r_t: float,
+    on_disk: bool,
+) -> tuple[float, float, float, float]:
+    """phi and z of doublet ``row``'s circle and line at radius ``r_t`` and the errors of the
+    prediction across (r*phi, mm) and along the surface (z on a barrel layer, r on a disk)."""
+    k = kappa[row]
+    b = db[row]
+    a = da[row]
+    asin_b = math.asin(np.minimum(np.maximum(0.5 * k * r[b], -1.0), 1.0))
+    phi_t = phi[b] - (math.asin(np.minimum(np.maximum(0.5 * k * r_t, -1.0), 1.0)) - asin_b)
+    s_t = arc_from_chord1(r_t, k)
+    cot = cot_[row]
+    s_a, s_b = s_a_[row], s_b_[row]
+    z_t = z[b] + cot * (s_t - s_b)
     # errors: extrapolation of a and b, the target's own resolution, scattering at b
-    s_a, s_b = d.s_a[rows], d.s_b[rows]
     lever = np.maximum(s_t - s_b, 0.0)
     base = np.maximum(s_b - s_a, 1e-3)
     w_a = lever / base
     w_b = 1.0 + w_a
-    cot = d.cot[rows]
-    inv_sin = np.sqrt(1.0 + cot * cot)
-    th = highland_theta0(
-        d.p[rows], track_x0(info.x_over_x0[sp.surface[b]], cot, sp.disk[b]), beta=1.0
-    )
-    th_a = highland_theta0(
-        d.p[rows], track_x0(info.x_over_x0[sp.surface[a]], cot, sp.disk[a]), beta=1.0
-    )
+    inv_sin = math.sqrt(1.0 + cot * cot)
+    th = highland1(p_[row], track_x01(x_over_x0[surface[b]], cot, disk[b]), 1.0, 1.0)
+    th_a = highland1(p_[row], track_x01(x_over_x0[surface[a]], cot, disk[a]), 1.0, 1.0)
     path = lever * inv_sin
     # the doublet's circle passes through the beam line: a kink at a moves the
     # prediction across the track too, with the lever (s_t - s_a)(s_t - s_b) / s_b
-    leak_a = th_a * inv_sin * np.abs((s_t - s_a) * (s_t - s_b)) / np.maximum(s_b, 1e-3)
+    leak_a = th_a * inv_sin * abs((s_t - s_a) * (s_t - s_b)) / np.maximum(s_b, 1e-3)
     ms = th * path
-    disk = bool(info.disk[sc])
-    sin_a = np.minimum(np.abs(0.5 * k * r_t), 0.95)
-    stretch = 1.0 / np.sqrt(1.0 - sin_a * sin_a)
+    sin_a = np.minimum(abs(0.5 * k * r_t), 0.95)
+    stretch = 1.0 / math.sqrt(1.0 - sin_a * sin_a)
     # a track not from the beam line: an offset d0 at s = 0 moves the prediction by the
     # Lagrange weight of the circle's beam-line point, (s_t - s_a)(s_t - s_b) / (s_a s_b)
-    off_d0 = d.sigma_d0_mm * np.abs((s_t - s_a) * (s_t - s_b)) / np.maximum(s_a * s_b, 1e-3)
-    var_t = (
-        (w_a * sp.sigma_t[a]) ** 2
-        + (w_b * sp.sigma_t[b]) ** 2
-        + (ms**2 + leak_a**2) * stretch**2
-        + off_d0**2
-    )
+    off_d0 = sigma_d0 * abs((s_t - s_a) * (s_t - s_b)) / np.maximum(s_a * s_b, 1e-3)
+    ea, eb = w_a * sigma_t[a], w_b * sigma_t[b]
+    var_t = ea * ea + eb * eb + (ms * ms + leak_a * leak_a) * (stretch * stretch) + off_d0 * off_d0
+    # z error of a and b: sigma_l on barrel layers; on disks (z exact, r measured) the r
+    # error moved along the track, sigma_r |cot theta|
+    za = w_a * (sigma_l[a] * abs(cot) if disk[a] else sigma_l[a])
+    zb = w_b * (sigma_l[b] * abs(cot) if disk[b] else sigma_l[b])
+    var_zl = za * za + zb * zb
     # longitudinal: z on barrel layers (scattering / sin theta), r on disks (/ |cos theta|)
-    var_zl = (w_a * _sigma_z(sp, a, cot)) ** 2 + (w_b * _sigma_z(sp, b, cot)) ** 2
-    if disk:
-        cos_t = np.abs(cot) / inv_sin
+    if on_disk:
+        cos_t = abs(cot) / inv_sin
         # a z error at fixed z becomes an r error: dr = dz tan(theta) along the track
-        var_l = var_zl / np.maximum(cot * cot, 1e-6) + (ms / np.maximum(cos_t, 0.05)) ** 2
+        e = ms / np.maximum(cos_t, 0.05)
+        var_l = var_zl / np.maximum(cot * cot, 1e-6) + e * e
     else:
-        var_l = var_zl + (ms * inv_sin) ** 2
-    return wrap_phi(phi), z, np.sqrt(var_t), np.sqrt(var_l)
+        e = ms * inv_sin
+        var_l = var_zl + e * e
+    return wrap_phi1(phi_t), z_t, math.sqrt(var_t), math.sqrt(var_l)
 
 
-def _sigma_z(sp: SpacePoints, i: np.ndarray, cot: np.ndarray) -> np.ndarray:
-    """z error of points: their sigma_l on barrel layers; on disks (z exact, r measured)
-    the r error moved along the track, sigma_r |cot theta|."""
-    return np.where(sp.disk[i], sp.sigma_l[i] * np.abs(cot), sp.sigma_l[i])
+@njit(cache=True, error_model="numpy")
+def _predict_rows(
+    r: np.ndarray,
+    phi: np.ndarray,
+    z: np.ndarray,
+    surface: np.ndarray,
+    disk: np.ndarray,
+    sigma_t: np.ndarray,
+    sigma_l: np.ndarray,
+    x_over_x0: np.ndarray,
+    da: np.ndarray,
+    db: np.ndarray,
+    kappa: np.ndarray,
+    s_a: np.ndarray,
+    s_b: np.ndarray,
+    cot: np.ndarray,
+    p: np.ndarray,
+    sigma_d0: float,
+    rows: np.ndarray,
+    r_t: np.ndarray,
+    on_disk: bool,
+    out_phi: np.ndarray,
+    out_z: np.ndarray,
+    out_st: np.ndarray,
+    out_sl: np.ndarray,
+) -> None:
+    for i in range(len(rows)):
+        out_phi[i], out_z[i], out_st[i], out_sl[i] = _predict1(
+            r,
+            phi,
+            z,
+            surface,
+            disk,
+            sigma_t,
+            sigma_l,
+            x_over_x0,
+            da,
+            db,
+            kappa,
+            s_a,
+            s_b,
+            cot,
+            p,
+            sigma_d0,
+            rows[i],
+            r_t[i],
+            on_disk,
+        )
+
+
+@njit(cache=True, error_model="numpy")
+def _pull2_rows(
+    r: np.ndarray,
+    phi: np.ndarray,
+    z: np.ndarray,
+    surface: np.ndarray,
+    disk: np.ndarray,
+    sigma_t: np.ndarray,
+    sigma_l: np.ndarray,
+    x_over_x0: np.ndarray,
+    da: np.ndarray,
+    db: np.ndarray,
+    kappa: np.ndarray,
+    s_a: np.ndarray,
+    s_b: np.ndarray,
+    cot: np.ndarray,
+    p: np.ndarray,
+    sigma_d0: float,
+    rows: np.ndarray,
+    c: np.ndarray,
+    on_disk: bool,
+) -> np.ndarray:
+    out = np.empty(len(rows))
+    for i in range(len(rows)):
+        row, ci = rows[i], c[i]
+        if on_disk:
+            k = kappa[row]
+            s_c = s_b[row] + (z[ci] - z[db[row]]) / cot[row]
+            u = np.minimum(np.maximum(0.5 * abs(k) * s_c, 0.0), 0.5 * np.pi)
+            if abs(k) * s_c < 1e-6:
+                r_t = s_c
+            else:
+                r_t = 2.0 * math.sin(u) / np.maximum(abs(k), 1e-12)
+        else:
+            r_t = r[ci]
+        phi_t, z_t, st, sl = _predict1(
+            r,
+            phi,
+            z,
+            surface,
+            disk,
+            sigma_t,
+            sigma_l,
+            x_over_x0,
+            da,
+            db,
+            kappa,
+            s_a,
+            s_b,
+            cot,
+            p,
+            sigma_d0,
+            row,
+            r_t,
+            on_disk,
+        )
+        rt = r[ci] * wrap_phi1(phi[ci] - phi_t)
+        rl = r[ci] - r_t if on_disk else z[ci] - z_t
+        st = math.sqrt(st * st + sigma_t[ci] * sigma_t[ci])
+        sl = math.sqrt(sl * sl + sigma_l[ci] * sigma_l[ci])
+        a, b = rt / st, rl / sl
+        out[i] = a * a + b * b
+    return out
 
 
 def _pull2(
@@ -381,27 +549,12 @@ def _pull2(
 ) -> np.ndarray:
     """Squared normalised distance of candidates ``c`` to their doublet's prediction at
     their own position (radius on a barrel layer, z on a disk)."""
-    disk = bool(info.disk[sc])
-    if disk:
-        k = d.kappa[rows]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s_c = d.s_b[rows] + (sp.z[c] - sp.z[d.b[rows]]) / d.cot[rows]
-        u = np.clip(0.5 * np.abs(k) * s_c, 0.0, 0.5 * np.pi)
-        r_pred = np.where(
-            np.abs(k) * s_c < 1e-6, s_c, 2.0 * np.sin(u) / np.maximum(np.abs(k), 1e-12)
-        )
-        phi, _, st, sl = _predict(sp, d, rows, r_pred, info, sc, nominal=False)
-        rt = sp.r[c] * wrap_phi(sp.phi[c] - phi)
-        rl = sp.r[c] - r_pred
-        st = np.sqrt(st * st + sp.sigma_t[c] ** 2)
-        sl = np.sqrt(sl * sl + sp.sigma_l[c] ** 2)
-    else:
-        phi, z, st, sl = _predict(sp, d, rows, sp.r[c], info, sc, nominal=False)
-        rt = sp.r[c] * wrap_phi(sp.phi[c] - phi)
-        rl = sp.z[c] - z
-        st = np.sqrt(st * st + sp.sigma_t[c] ** 2)
-        sl = np.sqrt(sl * sl + sp.sigma_l[c] ** 2)
-    return (rt / st) ** 2 + (rl / sl) ** 2
+    return _pull2_rows(  # type: ignore[call-arg]  # (the kernel arguments)
+        *_kernel_args(sp, d, info),
+        np.asarray(rows, dtype=np.int64),
+        np.asarray(c, dtype=np.int64),
+        bool(info.disk[sc]),
+    )
 
 
 # --------------------------------------------------------------------------- circles

@@ -26,6 +26,7 @@ import pandas as pd
 from numba import njit
 
 from hepml.detector import Detector
+from hepml.detector.scattering import flat_arrays
 from hepml.errors import HepmlError
 
 TWO_PI = 2.0 * np.pi
@@ -34,8 +35,22 @@ _KEY_STRIDE = 3.0 * TWO_PI + 1.0  # per bin of the second coordinate: room for p
 
 def wrap_phi(phi: np.ndarray) -> np.ndarray:
     """Angle wrapped into [-pi, pi) (floor, not %: five times faster on large arrays)."""
-    phi = np.asarray(phi)
+    shape, (flat,) = flat_arrays(phi)
+    return _wrap_phi_flat(flat).reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def wrap_phi1(phi: float) -> float:
+    """:func:`wrap_phi` of one angle (compiled)."""
     return phi - TWO_PI * np.floor((phi + np.pi) * (1.0 / TWO_PI))
+
+
+@njit(cache=True, error_model="numpy")
+def _wrap_phi_flat(phi: np.ndarray) -> np.ndarray:
+    out = np.empty(len(phi))
+    for i in range(len(phi)):
+        out[i] = wrap_phi1(phi[i])
+    return out
 
 
 def expand_ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
