@@ -98,8 +98,7 @@ class SurfaceIndex:
         self.w = np.tile(w, 3)[order]
         self.cell = float(phi_cell_rad)
         self.n_cells = int(np.ceil(self.n_bins * _KEY_STRIDE / self.cell)) + 1
-        edges = np.arange(self.n_cells + 1, dtype=np.float64) * self.cell
-        self.ptr = np.searchsorted(self.keys, edges, side="left")
+        self.ptr = _cell_starts(self.keys, self.n_cells, self.cell)
 
     def _bin(self, w: np.ndarray) -> np.ndarray:
         b = np.floor((np.asarray(w) - self.w_min) / self.w_bin)
@@ -138,6 +137,66 @@ class SurfaceIndex:
 
 
 @njit(cache=True, error_model="numpy")
+def _cell_starts(keys: np.ndarray, n_cells: int, cell: float) -> np.ndarray:
+    """For every cell edge e * ``cell`` (e = 0 .. n_cells), the first sorted key >= it
+    (``searchsorted(keys, edges, side="left")`` as one linear merge)."""
+    ptr = np.empty(n_cells + 1, np.int64)
+    j = 0
+    for e in range(n_cells + 1):
+        edge = np.float64(e) * cell
+        while j < len(keys) and keys[j] < edge:
+            j += 1
+        ptr[e] = j
+    return ptr
+
+
+@njit(cache=True, error_model="numpy")
+def query_one(
+    keys: np.ndarray,
+    ptr: np.ndarray,
+    w: np.ndarray,
+    point: np.ndarray,
+    w_min: float,
+    w_bin: float,
+    n_bins: int,
+    cell: float,
+    n_cells: int,
+    phi: float,
+    hq: float,
+    lo_w: float,
+    hi_w: float,
+    q: int,
+    out_q: np.ndarray,
+    out_p: np.ndarray,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """One window query of a :class:`SurfaceIndex`'s arrays (compiled): every w bin the
+    window overlaps (in order), the key range of its phi window, the points inside it,
+    appended as ``(q, point)`` at ``n`` to the buffers (grown when full). Returns the
+    buffers and the new count. A NaN bound matches nothing."""
+    if not (hq == hq and lo_w == lo_w and hi_w == hi_w and phi == phi):
+        return out_q, out_p, n
+    b_lo = int(min(max(np.floor((lo_w - w_min) / w_bin), 0.0), n_bins - 1))
+    b_hi = int(min(max(np.floor((hi_w - w_min) / w_bin), 0.0), n_bins - 1))
+    for wb in range(b_lo, b_hi + 1):
+        base = wb * _KEY_STRIDE + 3.0 * np.pi + phi
+        c_lo = int(min(max(np.floor((base - hq) / cell), 0.0), n_cells))
+        c_hi = int(min(max(np.floor((base + hq) / cell), 0.0), n_cells))
+        for j in range(ptr[c_lo], ptr[min(c_hi + 1, n_cells)]):
+            if abs(keys[j] - base) <= hq and w[j] >= lo_w and w[j] <= hi_w:
+                if n == len(out_q):
+                    grown_q = np.empty(2 * n + 64, np.int64)
+                    grown_p = np.empty(2 * n + 64, np.int64)
+                    grown_q[:n] = out_q
+                    grown_p[:n] = out_p
+                    out_q, out_p = grown_q, grown_p
+                out_q[n] = q
+                out_p[n] = point[j]
+                n += 1
+    return out_q, out_p, n
+
+
+@njit(cache=True, error_model="numpy")
 def _query(
     keys: np.ndarray,
     ptr: np.ndarray,
@@ -153,33 +212,31 @@ def _query(
     w_lo: np.ndarray,
     w_hi: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:meth:`SurfaceIndex.query`'s matches (compiled): for every query, every w bin its
-    window overlaps (in order), the key range of its phi window, the points inside it.
-    Two passes: count, then fill. Queries with a NaN bound match nothing."""
-    out_q = np.zeros(0, np.int64)
-    out_p = np.zeros(0, np.int64)
-    for fill in range(2):
-        n = 0
-        for q in range(len(phi)):
-            hq, lo_w, hi_w = half[q], w_lo[q], w_hi[q]
-            if not (hq == hq and lo_w == lo_w and hi_w == hi_w and phi[q] == phi[q]):
-                continue
-            b_lo = int(min(max(np.floor((lo_w - w_min) / w_bin), 0.0), n_bins - 1))
-            b_hi = int(min(max(np.floor((hi_w - w_min) / w_bin), 0.0), n_bins - 1))
-            for wb in range(b_lo, b_hi + 1):
-                base = wb * _KEY_STRIDE + 3.0 * np.pi + phi[q]
-                c_lo = int(min(max(np.floor((base - hq) / cell), 0.0), n_cells))
-                c_hi = int(min(max(np.floor((base + hq) / cell), 0.0), n_cells))
-                for j in range(ptr[c_lo], ptr[min(c_hi + 1, n_cells)]):
-                    if abs(keys[j] - base) <= hq and w[j] >= lo_w and w[j] <= hi_w:
-                        if fill:
-                            out_q[n] = q
-                            out_p[n] = point[j]
-                        n += 1
-        if not fill:
-            out_q = np.empty(n, np.int64)
-            out_p = np.empty(n, np.int64)
-    return out_q, out_p
+    """:meth:`SurfaceIndex.query`'s matches (compiled): :func:`query_one` of every query."""
+    out_q = np.empty(4 * len(phi) + 64, np.int64)
+    out_p = np.empty(4 * len(phi) + 64, np.int64)
+    n = 0
+    for q in range(len(phi)):
+        out_q, out_p, n = query_one(
+            keys,
+            ptr,
+            w,
+            point,
+            w_min,
+            w_bin,
+            n_bins,
+            cell,
+            n_cells,
+            phi[q],
+            half[q],
+            w_lo[q],
+            w_hi[q],
+            q,
+            out_q,
+            out_p,
+            n,
+        )
+    return out_q[:n], out_p[:n]
 
 
 @dataclass
