@@ -511,10 +511,58 @@ def propagate(
     Without ``material`` the tracks are ideal helices in the detector's field
     (reconstruction's predictions); with it, the hook is applied after every
     surface crossed (the simulation). ``max_step_mm`` bounds a step in a
-    non-uniform field only.
+    non-uniform field only. ``max_surfaces``: each track stops after crossing that
+    many surfaces (:func:`propagate_paused` keeps where, to go on later).
     """
-    lay = _layout(detector)
-    fa = field_arrays(detector.field)
+    return _propagate(
+        _start(tracks),
+        detector,
+        material,
+        max_step_mm,
+        max_steps,
+        stop_inwards,
+        surfaces_only,
+        max_surfaces,
+    )[0]
+
+
+def propagate_paused(
+    tracks: TrackStates,
+    detector: Detector,
+    max_surfaces: int,
+    max_step_mm: float = 100.0,
+    surfaces_only: bool = False,
+) -> tuple[Crossings, np.ndarray, np.ndarray]:
+    """:func:`propagate` without material, each track stopped after ``max_surfaces``
+    surfaces; also returns the working states (10, k) of the tracks stopped there (not those
+    that ended) and their index in ``tracks`` (k,): :func:`propagate_resumed` takes them on
+    from where they stood, and the two together give :func:`propagate`'s crossings (without
+    ``max_surfaces``), the same numbers."""
+    cr, paused = _propagate(
+        _start(tracks), detector, None, max_step_mm, 400, True, surfaces_only, max_surfaces
+    )
+    return cr, paused, paused[_IDX].astype(np.int64)
+
+
+def propagate_resumed(
+    paused: np.ndarray,
+    detector: Detector,
+    max_step_mm: float = 100.0,
+    surfaces_only: bool = False,
+    track: np.ndarray | None = None,
+) -> Crossings:
+    """The crossings after the pause of tracks stopped by :func:`propagate_paused`
+    (``paused``: its states, or some of them: columns); ``track`` (k,) renumbers them
+    (default: their index in :func:`propagate_paused`'s input). Path lengths go on from the
+    start. (A resumed track may take ``max_steps`` steps again: no track takes that many.)"""
+    st = np.array(paused, dtype=np.float64, copy=True)
+    if track is not None:
+        st[_IDX] = track
+    return _propagate(st, detector, None, max_step_mm, 400, True, surfaces_only, None)[0]
+
+
+def _start(tracks: TrackStates) -> np.ndarray:
+    """The working state (10, n) of tracks at their start."""
     n = len(tracks)
     st = np.empty((_N_ROWS, n))
     st[_X], st[_Y], st[_Z] = tracks.x, tracks.y, tracks.z
@@ -523,9 +571,28 @@ def propagate(
     st[_P], st[_Q] = tracks.p, tracks.q
     st[_S] = 0.0
     st[_IDX] = np.arange(n)
+    return st
+
+
+def _propagate(
+    st: np.ndarray,
+    detector: Detector,
+    material: MaterialEffects | None,
+    max_step_mm: float,
+    max_steps: int,
+    stop_inwards: bool,
+    surfaces_only: bool,
+    max_surfaces: int | None,
+) -> tuple[Crossings, np.ndarray]:
+    """:func:`propagate` of working states ``st``; also the states of the tracks that
+    ``max_surfaces`` stopped (the others went out of the tracker, turned inwards, found no
+    surface ahead, or ran out of ``max_steps``)."""
+    lay = _layout(detector)
+    fa = field_arrays(detector.field)
     r_world, z_world = detector.world
     out: list[Crossings] = []
-    n_reached = np.zeros(n, dtype=np.int64)
+    paused: list[np.ndarray] = []
+    n_reached = np.zeros(int(st[_IDX].max()) + 1 if st.shape[1] else 0, dtype=np.int64)
     if stop_inwards:
         st = st[:, ~_inwards(st)]
     for _ in range(max_steps):
@@ -578,12 +645,14 @@ def propagate(
         if stop_inwards:
             keep &= ~_inwards(st)
         if max_surfaces is not None:
-            keep &= n_reached[st[_IDX].astype(np.int64)] < max_surfaces
+            full = n_reached[st[_IDX].astype(np.int64)] >= max_surfaces
+            paused.append(st[:, keep & full])
+            keep &= ~full
         if not keep.all():
             st = st[:, keep]
     cr = Crossings.concatenate(out)
     order = np.lexsort((cr.s, cr.track))
-    return cr.take(order)
+    return cr.take(order), np.concatenate(paused, axis=1) if paused else np.zeros((_N_ROWS, 0))
 
 
 #: below this transverse radius (mm) a track is never "inwards": it starts at the beam line

@@ -52,6 +52,8 @@ from hepml.detector.propagation import (
     cylinder_path,
     helix_move_z,
     propagate,
+    propagate_paused,
+    propagate_resumed,
 )
 from hepml.detector.scattering import highland_theta0, track_x0
 from hepml.features.roads import N_FEATURES, road_features
@@ -287,6 +289,27 @@ class _Predictions:
 _DISPLACED_BACKOFF_MM = 30.0
 
 
+@dataclass
+class _Look:
+    """What :func:`confirm_seeds`' first look propagated, for :func:`build_roads` to go on
+    from: the seeds' surface crossings so far (``track``: the seed), the working states of
+    those the look's surface count stopped (:func:`hepml.detector.propagation.propagate_paused`)
+    and their seeds."""
+
+    pts: Crossings
+    paused: np.ndarray
+    paused_seed: np.ndarray
+
+    def take(self, seeds: np.ndarray, n_seeds: int) -> _Look:
+        """The look of seeds ``seeds`` (sorted indices among ``n_seeds``), renumbered 0, 1, ..."""
+        new = np.full(n_seeds, -1, dtype=np.int64)
+        new[seeds] = np.arange(len(seeds))
+        pts = self.pts.take(np.flatnonzero(new[self.pts.track] >= 0))
+        pts = Crossings(**{**pts.__dict__, "track": new[pts.track]})
+        idx = new[self.paused_seed]
+        return _Look(pts, self.paused[:, idx >= 0], idx[idx >= 0])
+
+
 def _predict(
     sp: SpacePoints,
     det: Detector,
@@ -294,7 +317,8 @@ def _predict(
     cfg: RoadConfig,
     max_surfaces: int | None = None,
     displaced: bool = False,
-) -> _Predictions:
+    look: _Look | None = None,
+) -> tuple[_Predictions, _Look | None]:
     """Propagate every seed's fitted helix from its point of closest approach to the beam line
     (so that the seed's own surfaces are crossed too: overlap partners of its hits, and the
     surfaces before a late seed) and the error of the prediction on each surface crossed.
@@ -302,7 +326,11 @@ def _predict(
     ``displaced`` seeds (particles born inside the detector) start
     :data:`_DISPLACED_BACKOFF_MM` of transverse arc before their first hit instead: their
     helix does not exist inside their vertex, and from the PCA it would cross (and take
-    hits on) every surface down to the beam line."""
+    hits on) every surface down to the beam line.
+
+    With ``max_surfaces`` the propagation stops after that many surfaces and the
+    :class:`_Look` to go on from is returned too; given a ``look`` (of these seeds), the
+    propagation goes on from it instead of starting again (the same crossings)."""
     info = _surface_info(det)
     seed_hits = seeds.hits
     mask = seed_hits >= 0
@@ -329,13 +357,26 @@ def _predict(
         if displaced
         else np.zeros(len(first))
     )
-    states = _state_at(fit, s_start)
-    states = TrackStates(*(getattr(states, f.name)[ok] for f in fields(states)))
-    road_ids = np.flatnonzero(ok)
-    pts = propagate(
-        states, det, max_step_mm=cfg.max_step_mm, surfaces_only=True, max_surfaces=max_surfaces
-    )
-    pts = Crossings(**{**pts.__dict__, "track": road_ids[pts.track]})
+    new_look = None
+    if look is None:
+        states = _state_at(fit, s_start)
+        states = TrackStates(*(getattr(states, f.name)[ok] for f in fields(states)))
+        road_ids = np.flatnonzero(ok)
+        if max_surfaces is None:
+            pts = propagate(states, det, max_step_mm=cfg.max_step_mm, surfaces_only=True)
+        else:
+            pts, paused, paused_track = propagate_paused(
+                states, det, max_surfaces, max_step_mm=cfg.max_step_mm, surfaces_only=True
+            )
+        pts = Crossings(**{**pts.__dict__, "track": road_ids[pts.track]})
+        if max_surfaces is not None:
+            new_look = _Look(pts, paused, road_ids[paused_track])
+    else:
+        more = propagate_resumed(
+            look.paused, det, cfg.max_step_mm, surfaces_only=True, track=look.paused_seed
+        )
+        pts = Crossings.concatenate([look.pts, more])
+        pts = pts.take(np.lexsort((pts.s, pts.track)))
     road = pts.track
     s_fit = np.stack([path_to(first), path_to(mid), path_to(last)], axis=1)
     # paths from the PCA, wherever the propagation started
@@ -385,7 +426,7 @@ def _predict(
         np.sqrt(var_l / np.maximum((pts.dz / sin_t) ** 2, 1e-6) + ms2 / cos_t**2),
         np.sqrt(var_l + ms2 / sin_t**2),
     )
-    return _Predictions(pts, sig_t, sig_l, fit, s_fit, path_to)
+    return _Predictions(pts, sig_t, sig_l, fit, s_fit, path_to), new_look
 
 
 @dataclass
@@ -459,10 +500,18 @@ def confirm_seeds(
     ``confirm_surfaces`` surfaces nearest them after their last hit, or before their first
     (a cheap first look along the road, so that fake seeds cost no full road).
     ``displaced``: as in :func:`build_roads`."""
+    return _confirm(sp, det, seeds, cfg, displaced)[0]
+
+
+def _confirm(
+    sp: SpacePoints, det: Detector, seeds: Seeds, cfg: RoadConfig, displaced: bool = False
+) -> tuple[np.ndarray, _Look | None]:
+    """:func:`confirm_seeds`, and the first look's propagation to go on from (None when
+    there was none)."""
     if cfg.confirm_hits == 0 or len(seeds) == 0:
-        return np.ones(len(seeds), dtype=bool)
+        return np.ones(len(seeds), dtype=bool), None
     n_seed = (seeds.hits >= 0).sum(axis=1)
-    pr = _predict(
+    pr, first_look = _predict(
         sp,
         det,
         seeds,
@@ -486,7 +535,7 @@ def confirm_seeds(
     cand = _gather(sp, pr, seeds.hits, cfg)
     first = np.r_[True, cand.q[1:] != cand.q[:-1]] if len(cand.q) else np.zeros(0, bool)
     n_found = np.bincount(pr.pts.track[cand.q[first]], minlength=len(seeds))
-    return n_found >= cfg.confirm_hits
+    return n_found >= cfg.confirm_hits, first_look
 
 
 def build_roads(
@@ -505,10 +554,14 @@ def build_roads(
     particles born inside the detector) start just before their seed's first hit, not at
     the beam line.
     """
-    seeds = seeds.take(np.flatnonzero(confirm_seeds(sp, det, seeds, cfg, displaced)))
+    confirmed, look = _confirm(sp, det, seeds, cfg, displaced)
+    keep = np.flatnonzero(confirmed)
+    if look is not None:
+        look = look.take(keep, len(seeds))
+    seeds = seeds.take(keep)
     if len(seeds) == 0:
         return Roads.empty(particle_id is not None)
-    pr = _predict(sp, det, seeds, cfg, displaced=displaced)
+    pr, _ = _predict(sp, det, seeds, cfg, displaced=displaced, look=look)
     cand = _gather(sp, pr, seeds.hits, cfg)
     pts, q, c = pr.pts, cand.q, cand.c
     seed_hits = seeds.hits
