@@ -169,13 +169,13 @@ def query_one(
     out_q: np.ndarray,
     out_p: np.ndarray,
     n: int,
-) -> tuple[np.ndarray, np.ndarray, int]:
+) -> int:
     """One window query of a :class:`SurfaceIndex`'s arrays (compiled): every w bin the
     window overlaps (in order), the key range of its phi window, the points inside it,
-    appended as ``(q, point)`` at ``n`` to the buffers (grown when full). Returns the
-    buffers and the new count. A NaN bound matches nothing."""
+    written as ``(q, point)`` from ``n`` on into the buffers. Returns the new count, or -1
+    when the buffers are too small (grow them and query again). A NaN bound matches nothing."""
     if not (hq == hq and lo_w == lo_w and hi_w == hi_w and phi == phi):
-        return out_q, out_p, n
+        return n
     b_lo = int(min(max(np.floor((lo_w - w_min) / w_bin), 0.0), n_bins - 1))
     b_hi = int(min(max(np.floor((hi_w - w_min) / w_bin), 0.0), n_bins - 1))
     for wb in range(b_lo, b_hi + 1):
@@ -185,15 +185,19 @@ def query_one(
         for j in range(ptr[c_lo], ptr[min(c_hi + 1, n_cells)]):
             if abs(keys[j] - base) <= hq and w[j] >= lo_w and w[j] <= hi_w:
                 if n == len(out_q):
-                    grown_q = np.empty(2 * n + 64, np.int64)
-                    grown_p = np.empty(2 * n + 64, np.int64)
-                    grown_q[:n] = out_q
-                    grown_p[:n] = out_p
-                    out_q, out_p = grown_q, grown_p
+                    return -1
                 out_q[n] = q
                 out_p[n] = point[j]
                 n += 1
-    return out_q, out_p, n
+    return n
+
+
+@njit(cache=True, error_model="numpy")
+def _grown(a: np.ndarray, n: int) -> np.ndarray:
+    """``a`` (its first ``n`` entries) in a buffer twice as large."""
+    out = np.empty(2 * len(a) + 64, a.dtype)
+    out[:n] = a[:n]
+    return out
 
 
 @njit(cache=True, error_model="numpy")
@@ -217,25 +221,30 @@ def _query(
     out_p = np.empty(4 * len(phi) + 64, np.int64)
     n = 0
     for q in range(len(phi)):
-        out_q, out_p, n = query_one(
-            keys,
-            ptr,
-            w,
-            point,
-            w_min,
-            w_bin,
-            n_bins,
-            cell,
-            n_cells,
-            phi[q],
-            half[q],
-            w_lo[q],
-            w_hi[q],
-            q,
-            out_q,
-            out_p,
-            n,
-        )
+        while True:
+            m = query_one(
+                keys,
+                ptr,
+                w,
+                point,
+                w_min,
+                w_bin,
+                n_bins,
+                cell,
+                n_cells,
+                phi[q],
+                half[q],
+                w_lo[q],
+                w_hi[q],
+                q,
+                out_q,
+                out_p,
+                n,
+            )
+            if m >= 0:
+                break
+            out_q, out_p = _grown(out_q, n), _grown(out_p, n)
+        n = m
     return out_q[:n], out_p[:n]
 
 
