@@ -38,10 +38,12 @@ fraction of their picks are dropped.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from hepml.config import from_section
 from hepml.detector import Detector
@@ -66,7 +68,7 @@ from hepml.reco.fit import (
     predict_on_plane,
 )
 from hepml.reco.seeding import Seeds, _surface_info
-from hepml.reco.spacepoints import SpacePoints, wrap_phi
+from hepml.reco.spacepoints import SpacePoints, grown, query_one, wrap_phi, wrap_phi1
 
 _BIG_CHI2 = 1e6
 _FIELD_CORRECTION = True
@@ -246,27 +248,28 @@ def _lagrange(s_fit: np.ndarray, s_t: np.ndarray) -> np.ndarray:
     return w
 
 
-def _candidate_residuals(
-    sp: SpacePoints,
-    c: np.ndarray,
-    px: np.ndarray,
-    py: np.ndarray,
-    pz: np.ndarray,
-    dx: np.ndarray,
-    dy: np.ndarray,
-    dz: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Residuals (across, along) of points ``c`` to straight-line predictions from (p, d):
-    the line is moved to the point's own radius (barrel) or z (disk)."""
-    disk = sp.disk[c]
-    r0 = np.maximum(np.hypot(px, py), 1e-9)
+@njit(cache=True, error_model="numpy")
+def _candidate_residuals1(
+    disk: bool,
+    r: float,
+    phi: float,
+    z: float,
+    px: float,
+    py: float,
+    pz: float,
+    dx: float,
+    dy: float,
+    dz: float,
+) -> tuple[float, float]:
+    """Residuals (across, along) of a point (r, phi, z) to the straight-line prediction from
+    (p, d): the line is moved to the point's own radius (barrel) or z (disk)."""
+    r0 = np.maximum(math.hypot(px, py), 1e-9)
     drds = (px * dx + py * dy) / r0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(disk, (sp.z[c] - pz) / dz, (sp.r[c] - r0) / drds)
-    t = np.where(np.isfinite(t), np.clip(t, -50.0, 50.0), 0.0)
+    t = (z - pz) / dz if disk else (r - r0) / drds
+    t = np.minimum(np.maximum(t, -50.0), 50.0) if np.isfinite(t) else 0.0
     qx, qy, qz = px + t * dx, py + t * dy, pz + t * dz
-    across = sp.r[c] * wrap_phi(sp.phi[c] - np.arctan2(qy, qx))
-    along = np.where(disk, sp.r[c] - np.hypot(qx, qy), sp.z[c] - qz)
+    across = r * wrap_phi1(phi - math.atan2(qy, qx))
+    along = r - math.hypot(qx, qy) if disk else z - qz
     return across, along
 
 
@@ -452,37 +455,161 @@ def _gather(
     is_disk = _disk_of(sp, pts.surface)
     w_t = cfg.n_sigma * np.sqrt(pr.sig_t**2 + 0.05**2)
     w_l = cfg.n_sigma * np.sqrt(pr.sig_l**2 + 1.0)
-    phi_pt = np.arctan2(pts.y, pts.x)
+    phi_pt = wrap_phi(np.arctan2(pts.y, pts.x))
     w_pt = np.where(is_disk, r_pt, pts.z)
-    qs, cs = [], []
+    half = np.minimum(w_t / r_pt + 0.002, np.pi * (1 - 1e-9))
+    w_lo = w_pt - w_l - 5.0
+    w_hi = w_pt + w_l + 5.0
+    seed_hits = np.ascontiguousarray(seed_hits, dtype=np.int64)
+    found = []
     for sfc in np.unique(pts.surface).tolist():
         sel = np.flatnonzero(pts.surface == sfc)
-        q, c = sp.index(int(sfc), 20.0).query(
-            phi_pt[sel],
-            w_t[sel] / r_pt[sel] + 0.002,
-            w_pt[sel] - w_l[sel] - 5.0,
-            w_pt[sel] + w_l[sel] + 5.0,
+        ix = sp.index(int(sfc), 20.0)
+        if len(ix.keys) == 0:
+            continue
+        found.append(
+            _gather_surface(
+                ix.keys,
+                ix.ptr,
+                ix.w,
+                ix.point,
+                ix.w_min,
+                ix.w_bin,
+                ix.n_bins,
+                ix.cell,
+                ix.n_cells,
+                sel,
+                phi_pt,
+                half,
+                w_lo,
+                w_hi,
+                pts.track,
+                seed_hits,
+                pts.x,
+                pts.y,
+                pts.z,
+                pts.dx,
+                pts.dy,
+                pts.dz,
+                pr.sig_t,
+                pr.sig_l,
+                sp.disk,
+                sp.r,
+                sp.phi,
+                sp.z,
+                sp.sigma_t,
+                sp.sigma_l,
+                float(cfg.n_sigma**2),
+            )
         )
-        qs.append(sel[q])
-        cs.append(c)
-    q = np.concatenate(qs) if qs else np.zeros(0, np.int64)
-    c = np.concatenate(cs) if cs else np.zeros(0, np.int64)
-    own = (seed_hits[pts.track[q]] == c[:, None]).any(axis=1)
-    q, c = q[~own], c[~own]
-    a_t, a_l = _candidate_residuals(
-        sp, c, pts.x[q], pts.y[q], pts.z[q], pts.dx[q], pts.dy[q], pts.dz[q]
+    q, c, u, v, chi2 = (
+        (np.concatenate([f[i] for f in found]) for i in range(5))
+        if found
+        else (np.zeros(0, np.int64), np.zeros(0, np.int64), *(np.zeros(0) for _ in range(3)))
     )
-    st = np.sqrt(pr.sig_t[q] ** 2 + sp.sigma_t[c] ** 2)
-    sl = np.sqrt(pr.sig_l[q] ** 2 + sp.sigma_l[c] ** 2)
-    u, v = a_t / st, a_l / sl
-    chi2 = u * u + v * v
-    keep = chi2 <= cfg.n_sigma**2
-    q, c, u, v, chi2 = (a[keep] for a in (q, c, u, v, chi2))
     o = np.lexsort((chi2, q))
     q, c, u, v, chi2 = (a[o] for a in (q, c, u, v, chi2))
     rank = _rank_in_group(q)
     keep = rank < cfg.max_hits_per_surface
     return _Candidates(q[keep], c[keep], u[keep], v[keep], chi2[keep], rank[keep])
+
+
+@njit(cache=True, error_model="numpy")
+def _gather_surface(
+    keys: np.ndarray,
+    ptr: np.ndarray,
+    w: np.ndarray,
+    point: np.ndarray,
+    w_min: float,
+    w_bin: float,
+    n_bins: int,
+    cell: float,
+    n_cells: int,
+    sel: np.ndarray,
+    phi_q: np.ndarray,
+    half: np.ndarray,
+    w_lo: np.ndarray,
+    w_hi: np.ndarray,
+    track: np.ndarray,
+    seed_hits: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+    pz: np.ndarray,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    dz: np.ndarray,
+    sig_t: np.ndarray,
+    sig_l: np.ndarray,
+    disk: np.ndarray,
+    r: np.ndarray,
+    phi: np.ndarray,
+    z: np.ndarray,
+    sigma_t: np.ndarray,
+    sigma_l: np.ndarray,
+    max_chi2: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_gather`'s candidates on one surface (compiled): the points of its index in
+    the windows of surface points ``sel``, not their seed's own, with their normalised
+    residuals (u across, v along) and chi2 <= ``max_chi2``: ``(q, c, u, v, chi2)``."""
+    buf_q = np.empty(4 * len(sel) + 64, np.int64)
+    buf_c = np.empty(4 * len(sel) + 64, np.int64)
+    out_q = np.empty(len(buf_q), np.int64)
+    out_c = np.empty(len(buf_q), np.int64)
+    out_u = np.empty(len(buf_q))
+    out_v = np.empty(len(buf_q))
+    out_x = np.empty(len(buf_q))
+    n_out = 0
+    for i in range(len(sel)):
+        qi = sel[i]
+        while True:
+            m = query_one(
+                keys,
+                ptr,
+                w,
+                point,
+                w_min,
+                w_bin,
+                n_bins,
+                cell,
+                n_cells,
+                phi_q[qi],
+                half[qi],
+                w_lo[qi],
+                w_hi[qi],
+                qi,
+                buf_q,
+                buf_c,
+                0,
+            )
+            if m >= 0:
+                break
+            buf_q = np.empty(2 * len(buf_q), np.int64)
+            buf_c = np.empty(2 * len(buf_c), np.int64)
+        tr = track[qi]
+        for j in range(m):
+            ci = buf_c[j]
+            own = False
+            for k in range(seed_hits.shape[1]):
+                if seed_hits[tr, k] == ci:
+                    own = True
+            if own:
+                continue
+            a_t, a_l = _candidate_residuals1(
+                disk[ci], r[ci], phi[ci], z[ci], px[qi], py[qi], pz[qi], dx[qi], dy[qi], dz[qi]
+            )
+            st = math.sqrt(sig_t[qi] * sig_t[qi] + sigma_t[ci] * sigma_t[ci])
+            sl = math.sqrt(sig_l[qi] * sig_l[qi] + sigma_l[ci] * sigma_l[ci])
+            u, v = a_t / st, a_l / sl
+            chi2 = u * u + v * v
+            if not chi2 <= max_chi2:
+                continue
+            if n_out == len(out_q):
+                out_q, out_c = grown(out_q, n_out), grown(out_c, n_out)
+                out_u, out_v, out_x = grown(out_u, n_out), grown(out_v, n_out), grown(out_x, n_out)
+            out_q[n_out], out_c[n_out], out_u[n_out], out_v[n_out] = qi, ci, u, v
+            out_x[n_out] = chi2
+            n_out += 1
+    return out_q[:n_out], out_c[:n_out], out_u[:n_out], out_v[:n_out], out_x[:n_out]
 
 
 def _disk_of(sp: SpacePoints, surface: np.ndarray) -> np.ndarray:

@@ -193,7 +193,7 @@ def query_one(
 
 
 @njit(cache=True, error_model="numpy")
-def _grown(a: np.ndarray, n: int) -> np.ndarray:
+def grown(a: np.ndarray, n: int) -> np.ndarray:
     """``a`` (its first ``n`` entries) in a buffer twice as large."""
     out = np.empty(2 * len(a) + 64, a.dtype)
     out[:n] = a[:n]
@@ -243,7 +243,7 @@ def _query(
             )
             if m >= 0:
                 break
-            out_q, out_p = _grown(out_q, n), _grown(out_p, n)
+            out_q, out_p = grown(out_q, n), grown(out_p, n)
         n = m
     return out_q[:n], out_p[:n]
 
