@@ -16,12 +16,14 @@ numba kernels) reads a field through :func:`field_arrays`, and evaluates it with
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 from numba import njit
 
+from hepml.detector.arrays import flat_arrays
 from hepml.errors import HepmlError
 
 
@@ -369,7 +371,44 @@ def bending_bz(
     plane at (x, y, z) mm: B_z - cot(theta) B_r, since the azimuthal force per charge is
     v_z B_r - v_r B_z. Beyond the solenoid's end B_r grows and, at |eta| ~ 2 (cot theta ~ 3.6),
     changes the bending by more than B_z's own fall."""
-    bx, by, bz = field.at(x, y, z)
-    r = np.maximum(np.hypot(x, y), 1e-9)
+    shape, (xf, yf, zf, cf) = flat_arrays(x, y, z, cot_theta)
+    return _bending_bz_flat(xf, yf, zf, cf, *field_arrays(field)).reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def bending_bz1(
+    x: float,
+    y: float,
+    z: float,
+    cot_theta: float,
+    kind: int,
+    bz_T: float,
+    corners: np.ndarray,
+    n_r: int,
+    n_z: int,
+    grid: float,
+) -> float:
+    """:func:`bending_bz` at one point (compiled; the one implementation)."""
+    bx, by, bz = field_at(x, y, z, kind, bz_T, corners, n_r, n_z, grid)
+    r = np.maximum(math.hypot(x, y), 1e-9)
     br = (bx * x + by * y) / r
-    return bz - np.asarray(cot_theta) * br
+    return bz - cot_theta * br
+
+
+@njit(cache=True, error_model="numpy")
+def _bending_bz_flat(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    cot: np.ndarray,
+    kind: int,
+    bz_T: float,
+    corners: np.ndarray,
+    n_r: int,
+    n_z: int,
+    grid: float,
+) -> np.ndarray:
+    out = np.empty(len(x))
+    for i in range(len(x)):
+        out[i] = bending_bz1(x[i], y[i], z[i], cot[i], kind, bz_T, corners, n_r, n_z, grid)
+    return out

@@ -37,10 +37,10 @@ from typing import Protocol
 import numpy as np
 from numba import njit
 
+from hepml.detector.arrays import flat_arrays
 from hepml.detector.constants import GEV_PER_T_MM
 from hepml.detector.field import Field, field_arrays, field_at
 from hepml.detector.geometry import Detector
-from hepml.detector.scattering import flat_arrays
 
 # rows of the working state (one column per live track)
 _X, _Y, _Z, _DX, _DY, _DZ, _P, _Q, _S, _IDX = range(10)

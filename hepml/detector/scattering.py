@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import ArrayLike
 
+from hepml.detector.arrays import flat_arrays
 from hepml.detector.constants import PION_MASS_GEV
 
 
@@ -61,13 +62,6 @@ def _highland_flat(p: np.ndarray, t: np.ndarray, b: np.ndarray, q: np.ndarray) -
     for i in range(len(p)):
         out[i] = highland1(p[i], t[i], b[i], q[i])
     return out
-
-
-def flat_arrays(*arrays: ArrayLike) -> tuple[tuple[int, ...], list[np.ndarray]]:
-    """Broadcast arrays to float64 and flatten them (contiguous) for a compiled loop;
-    ``(shape, flat arrays)``."""
-    b = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in arrays))
-    return b[0].shape, [np.ascontiguousarray(x).ravel() for x in b]
 
 
 def path_x0(

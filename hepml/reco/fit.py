@@ -35,8 +35,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numba import njit
 
+from hepml.detector.arrays import flat_arrays
 from hepml.detector.layers import TrackerGeometry
-from hepml.detector.scattering import flat_arrays, highland_theta0
+from hepml.detector.scattering import highland_theta0
 
 #: pT [GeV] = K * |q| * B [T] * R [mm] (PDG 2024, eq. 34.33 with R in mm).
 GEV_PER_T_MM = 0.299792458e-3
@@ -157,12 +158,29 @@ def arc_length(
     Broadcasts track parameters of shape (N,) or (N, 1) against points (N, L).
     Positive along the motion (up to half a turn).
     """
-    sp, cp = np.sin(phi0), np.cos(phi0)
+    shape, flat = flat_arrays(x, y, rho, phi0, d0)
+    return _arc_length_flat(*flat).reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def arc_length1(x: float, y: float, rho: float, phi0: float, d0: float) -> float:
+    """:func:`arc_length` of one point (compiled; the one implementation)."""
+    sp, cp = math.sin(phi0), math.cos(phi0)
     dx = x - d0 * sp
     dy = y + d0 * cp
-    chord = np.hypot(dx, dy)
-    sign = np.where(dx * cp + dy * sp >= 0.0, 1.0, -1.0)
-    return sign * _arc_from_chord(chord, rho)
+    chord = math.hypot(dx, dy)
+    sign = 1.0 if dx * cp + dy * sp >= 0.0 else -1.0
+    return sign * arc_from_chord1(chord, rho)
+
+
+@njit(cache=True, error_model="numpy")
+def _arc_length_flat(
+    x: np.ndarray, y: np.ndarray, rho: np.ndarray, phi0: np.ndarray, d0: np.ndarray
+) -> np.ndarray:
+    out = np.empty(len(x))
+    for i in range(len(x)):
+        out[i] = arc_length1(x[i], y[i], rho[i], phi0[i], d0[i])
+    return out
 
 
 def circle_residual(
@@ -308,16 +326,38 @@ def predict_on_cylinder(
     |A| > 1 (the helix does not reach r, or its PCA lies outside r).
     Returns ``(x, y, z, ok)``, each (N,) (``r_mm`` scalar or (N,)).
     """
-    r = np.asarray(r_mm, dtype=np.float64)
-    rho, phi, d0 = fit.rho_per_mm, fit.phi0, fit.d0_mm
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a_ = (0.5 * rho * (r * r + d0 * d0) + d0) / ((1.0 + rho * d0) * r)
-    ok = np.isfinite(a_) & (np.abs(a_) <= 1.0)
-    alpha = phi - np.arcsin(np.clip(np.where(ok, a_, 0.0), -1.0, 1.0))
-    x = r * np.cos(alpha)
-    y = r * np.sin(alpha)
-    s = arc_length(x, y, rho, phi, d0)
-    z = fit.z0_mm + fit.cot_theta * s
+    shape, flat = flat_arrays(fit.rho_per_mm, fit.phi0, fit.d0_mm, fit.z0_mm, fit.cot_theta, r_mm)
+    x, y, z, ok = _on_cylinder_flat(*flat)
+    return x.reshape(shape), y.reshape(shape), z.reshape(shape), ok.reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def on_cylinder1(
+    rho: float, phi0: float, d0: float, z0: float, cot: float, r: float
+) -> tuple[float, float, float, bool]:
+    """:func:`predict_on_cylinder` of one helix (compiled; the one implementation)."""
+    a_ = (0.5 * rho * (r * r + d0 * d0) + d0) / ((1.0 + rho * d0) * r)
+    ok = np.isfinite(a_) and abs(a_) <= 1.0
+    alpha = phi0 - math.asin(np.minimum(np.maximum(a_ if ok else 0.0, -1.0), 1.0))
+    x = r * math.cos(alpha)
+    y = r * math.sin(alpha)
+    s = arc_length1(x, y, rho, phi0, d0)
+    return x, y, z0 + cot * s, ok
+
+
+@njit(cache=True, error_model="numpy")
+def _on_cylinder_flat(
+    rho: np.ndarray,
+    phi0: np.ndarray,
+    d0: np.ndarray,
+    z0: np.ndarray,
+    cot: np.ndarray,
+    r: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n = len(rho)
+    x, y, z, ok = np.empty(n), np.empty(n), np.empty(n), np.empty(n, np.bool_)
+    for i in range(n):
+        x[i], y[i], z[i], ok[i] = on_cylinder1(rho[i], phi0[i], d0[i], z0[i], cot[i], r[i])
     return x, y, z, ok
 
 
@@ -328,13 +368,38 @@ def point_at_arc(fit: HelixFit, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     x = x0 + s cos(phi0 - rho s / 2) sinc(rho s / 2), y = y0 + s sin(phi0 - rho s / 2) sinc(rho s / 2)
     from the PCA (x0, y0) = d0 (sin phi0, -cos phi0) (stable for rho -> 0).
     """
-    rho, phi, d0 = fit.rho_per_mm, fit.phi0, fit.d0_mm
+    shape, flat = flat_arrays(fit.rho_per_mm, fit.phi0, fit.d0_mm, fit.z0_mm, fit.cot_theta, s)
+    x, y, z = _at_arc_flat(*flat)
+    return x.reshape(shape), y.reshape(shape), z.reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def at_arc1(
+    rho: float, phi0: float, d0: float, z0: float, cot: float, s: float
+) -> tuple[float, float, float]:
+    """:func:`point_at_arc` of one helix (compiled; the one implementation)."""
     half = 0.5 * rho * s
-    sinc = np.where(np.abs(half) < 1e-8, 1.0, np.sin(half) / np.where(half == 0, 1.0, half))
-    ang = phi - half
-    x = d0 * np.sin(phi) + s * np.cos(ang) * sinc
-    y = -d0 * np.cos(phi) + s * np.sin(ang) * sinc
-    return x, y, fit.z0_mm + fit.cot_theta * s
+    sinc = 1.0 if abs(half) < 1e-8 else math.sin(half) / (1.0 if half == 0 else half)
+    ang = phi0 - half
+    x = d0 * math.sin(phi0) + s * math.cos(ang) * sinc
+    y = -d0 * math.cos(phi0) + s * math.sin(ang) * sinc
+    return x, y, z0 + cot * s
+
+
+@njit(cache=True, error_model="numpy")
+def _at_arc_flat(
+    rho: np.ndarray,
+    phi0: np.ndarray,
+    d0: np.ndarray,
+    z0: np.ndarray,
+    cot: np.ndarray,
+    s: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(rho)
+    x, y, z = np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        x[i], y[i], z[i] = at_arc1(rho[i], phi0[i], d0[i], z0[i], cot[i], s[i])
+    return x, y, z
 
 
 def predict_on_plane(
@@ -345,13 +410,36 @@ def predict_on_plane(
     ``ok`` is False where the plane lies behind the PCA or beyond half a turn.
     Returns ``(x, y, z, ok)``, each (N,).
     """
-    z = np.asarray(z_mm, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = (z - fit.z0_mm) / fit.cot_theta
-    ok = np.isfinite(s) & (s > 0) & (np.abs(fit.rho_per_mm * s) < np.pi)
-    s = np.where(ok, s, 0.0)
-    x, y, zz = point_at_arc(fit, s)
-    return x, y, np.broadcast_to(z, x.shape).astype(np.float64), ok
+    shape, flat = flat_arrays(fit.rho_per_mm, fit.phi0, fit.d0_mm, fit.z0_mm, fit.cot_theta, z_mm)
+    x, y, z, ok = _on_plane_flat(*flat)
+    return x.reshape(shape), y.reshape(shape), z.reshape(shape), ok.reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def on_plane1(
+    rho: float, phi0: float, d0: float, z0: float, cot: float, z: float
+) -> tuple[float, float, float, bool]:
+    """:func:`predict_on_plane` of one helix (compiled; the one implementation)."""
+    s = (z - z0) / cot
+    ok = np.isfinite(s) and s > 0 and abs(rho * s) < np.pi
+    x, y, _ = at_arc1(rho, phi0, d0, z0, cot, s if ok else 0.0)
+    return x, y, z, ok
+
+
+@njit(cache=True, error_model="numpy")
+def _on_plane_flat(
+    rho: np.ndarray,
+    phi0: np.ndarray,
+    d0: np.ndarray,
+    z0: np.ndarray,
+    cot: np.ndarray,
+    zp: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n = len(rho)
+    x, y, z, ok = np.empty(n), np.empty(n), np.empty(n), np.empty(n, np.bool_)
+    for i in range(n):
+        x[i], y[i], z[i], ok[i] = on_plane1(rho[i], phi0[i], d0[i], z0[i], cot[i], zp[i])
+    return x, y, z, ok
 
 
 def helix_from_truth(

@@ -26,7 +26,7 @@ import pandas as pd
 from numba import njit
 
 from hepml.detector import Detector
-from hepml.detector.scattering import flat_arrays
+from hepml.detector.arrays import flat_arrays
 from hepml.errors import HepmlError
 
 TWO_PI = 2.0 * np.pi
