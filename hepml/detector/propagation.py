@@ -192,14 +192,32 @@ def _arc_terms(
 
 
 @njit(cache=True, error_model="numpy")
-def _move_z1(state: np.ndarray, i: int, omega: float, h: float) -> None:
+def helix_z1(
+    x: float, y: float, z: float, dx: float, dy: float, dz: float, omega: float, h: float
+) -> tuple[float, float, float, float, float]:
+    """:func:`helix_move_z` of one state: the new (x, y, z, dx, dy) (compiled)."""
     a, b, c, s = _arc_terms1(omega, h)
-    dx, dy = state[_DX, i], state[_DY, i]
-    state[_X, i] += dx * a - dy * b
-    state[_Y, i] += dy * a + dx * b
-    state[_Z, i] += state[_DZ, i] * h
-    state[_DX, i] = dx * c - dy * s
-    state[_DY, i] = dy * c + dx * s
+    return (
+        x + (dx * a - dy * b),
+        y + (dy * a + dx * b),
+        z + dz * h,
+        dx * c - dy * s,
+        dy * c + dx * s,
+    )
+
+
+@njit(cache=True, error_model="numpy")
+def _move_z1(state: np.ndarray, i: int, omega: float, h: float) -> None:
+    state[_X, i], state[_Y, i], state[_Z, i], state[_DX, i], state[_DY, i] = helix_z1(
+        state[_X, i],
+        state[_Y, i],
+        state[_Z, i],
+        state[_DX, i],
+        state[_DY, i],
+        state[_DZ, i],
+        omega,
+        h,
+    )
 
 
 @njit(cache=True, error_model="numpy")

@@ -47,25 +47,28 @@ from numba import njit
 
 from hepml.config import from_section
 from hepml.detector import Detector
-from hepml.detector.field import Field, bending_bz
+from hepml.detector.arrays import flat_arrays
+from hepml.detector.field import Field, bending_bz, bending_bz1, field_arrays
 from hepml.detector.propagation import (
     Crossings,
     TrackStates,
-    cylinder_path,
-    helix_move_z,
+    _cylinder_path1,
+    helix_z1,
     propagate,
     propagate_paused,
     propagate_resumed,
 )
-from hepml.detector.scattering import highland_theta0, track_x0
+from hepml.detector.scattering import highland1, highland_theta0, track_x0, track_x01
 from hepml.features.roads import N_FEATURES, road_features
 from hepml.reco.fit import (
     HelixFit,
     arc_length,
+    arc_length1,
+    at_arc1,
     fit_helix,
+    on_cylinder1,
+    on_plane1,
     point_at_arc,
-    predict_on_cylinder,
-    predict_on_plane,
 )
 from hepml.reco.seeding import Seeds, _surface_info
 from hepml.reco.spacepoints import SpacePoints, grown, query_one, wrap_phi, wrap_phi1
@@ -238,14 +241,31 @@ def _state_at(fit: HelixFit, s_t: np.ndarray | float = 0.0) -> TrackStates:
 
 def _lagrange(s_fit: np.ndarray, s_t: np.ndarray) -> np.ndarray:
     """Weights (N, 3) of a parabola through three abscissae ``s_fit`` (N, 3) evaluated at ``s_t`` (N,)."""
-    w = np.ones_like(s_fit)
+    s_fit = np.ascontiguousarray(s_fit, dtype=np.float64)
+    _, (st,) = flat_arrays(np.broadcast_to(s_t, s_fit.shape[:1]))
+    return _lagrange_rows(s_fit, st)
+
+
+@njit(cache=True, error_model="numpy")
+def _lagrange1(s0: float, s1: float, s2: float, s_t: float) -> tuple[float, float, float]:
+    """:func:`_lagrange` of one parabola (compiled; the one implementation)."""
+    s = (s0, s1, s2)
+    w = [1.0, 1.0, 1.0]
     for i in range(3):
         for j in range(3):
             if i != j:
-                den = s_fit[:, i] - s_fit[:, j]
-                den = np.where(np.abs(den) < 1e-6, 1e-6, den)
-                w[:, i] *= (s_t - s_fit[:, j]) / den
-    return w
+                den = s[i] - s[j]
+                den = 1e-6 if abs(den) < 1e-6 else den
+                w[i] *= (s_t - s[j]) / den
+    return w[0], w[1], w[2]
+
+
+@njit(cache=True, error_model="numpy")
+def _lagrange_rows(s_fit: np.ndarray, s_t: np.ndarray) -> np.ndarray:
+    out = np.empty((len(s_t), 3))
+    for n in range(len(s_t)):
+        out[n, 0], out[n, 1], out[n, 2] = _lagrange1(s_fit[n, 0], s_fit[n, 1], s_fit[n, 2], s_t[n])
+    return out
 
 
 @njit(cache=True, error_model="numpy")
@@ -920,63 +940,306 @@ def _residuals_to_fit(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Residuals (across, along) of points ``c`` to helices ``fit[fit_of]`` at the points'
     own radius (barrel) or z (disk), and their resolution."""
-    f = fit.take(fit_of)
-    disk = sp.disk[c]
-    xb, yb, zb, okb = predict_on_cylinder(f, sp.r[c])
-    xd, yd, _, okd = predict_on_plane(f, sp.z[c])
-    x = np.where(disk, xd, xb)
-    y = np.where(disk, yd, yb)
-    ok = np.where(disk, okd, okb)
-    across = sp.r[c] * wrap_phi(sp.phi[c] - np.arctan2(y, x))
-    along = np.where(disk, sp.r[c] - np.hypot(x, y), sp.z[c] - zb)
-    across = np.where(ok, across, 1e3)
-    along = np.where(ok, along, 1e3)
-    return across, along, sp.sigma_t[c], sp.sigma_l[c]
+    rt, rl = _residuals_rows(
+        *_fit_arrays(fit),
+        np.asarray(fit_of, np.int64),
+        np.asarray(c, np.int64),
+        sp.disk,
+        sp.r,
+        sp.phi,
+        sp.z,
+    )
+    return rt, rl, sp.sigma_t[c], sp.sigma_l[c]
 
 
-def _field_corrected(
-    sp: SpacePoints,
-    f: HelixFit,
-    last: np.ndarray,
-    s_last: np.ndarray,
+def _fit_arrays(
+    fit: HelixFit,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rho, phi0, d0, z0, cot theta, pT) of helix fits, for the compiled kernels."""
+    c = np.ascontiguousarray
+    return (
+        c(fit.rho_per_mm, dtype=np.float64),
+        c(fit.phi0, dtype=np.float64),
+        c(fit.d0_mm, dtype=np.float64),
+        c(fit.z0_mm, dtype=np.float64),
+        c(fit.cot_theta, dtype=np.float64),
+        c(fit.pt_GeV, dtype=np.float64),
+    )
+
+
+@njit(cache=True, error_model="numpy")
+def _residual1(
+    rho: float,
+    phi0: float,
+    d0: float,
+    z0: float,
+    cot: float,
+    disk: bool,
+    r: float,
+    phi: float,
+    z: float,
+) -> tuple[float, float]:
+    """Residuals (across, along) of a point (r, phi, z) to a helix at the point's own radius
+    (barrel) or z (disk); 1e3 each where the helix does not get there."""
+    if disk:
+        x, y, _, ok = on_plane1(rho, phi0, d0, z0, cot, z)
+        zb = 0.0
+    else:
+        x, y, zb, ok = on_cylinder1(rho, phi0, d0, z0, cot, r)
+    if not ok:
+        return 1e3, 1e3
+    across = r * wrap_phi1(phi - math.atan2(y, x))
+    along = r - math.hypot(x, y) if disk else z - zb
+    return across, along
+
+
+@njit(cache=True, error_model="numpy")
+def _residuals_rows(
+    rho: np.ndarray,
+    phi0: np.ndarray,
+    d0: np.ndarray,
+    z0: np.ndarray,
+    cot: np.ndarray,
+    pt: np.ndarray,
+    fit_of: np.ndarray,
     c: np.ndarray,
-    field: Field,
-    rho_per_T: np.ndarray | None = None,
+    disk: np.ndarray,
+    r: np.ndarray,
+    phi: np.ndarray,
+    z: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Residuals (across, along) of points ``c`` beyond their fit's last hit, predicted by
-    a helix from the fit's point and direction at that hit whose curvature follows the
-    field: rho B_mid / B_fit, B the bending field (:func:`hepml.detector.field.bending_bz`,
+    rt, rl = np.empty(len(c)), np.empty(len(c))
+    for i in range(len(c)):
+        f, ci = fit_of[i], c[i]
+        rt[i], rl[i] = _residual1(
+            rho[f], phi0[f], d0[f], z0[f], cot[f], disk[ci], r[ci], phi[ci], z[ci]
+        )
+    return rt, rl
+
+
+@njit(cache=True, error_model="numpy")
+def _finite(v: float) -> float:
+    """``np.nan_to_num`` of one number: NaN -> 0, +-inf -> the largest float."""
+    if v != v:
+        return 0.0
+    if v == np.inf:
+        return _FLOAT_MAX
+    if v == -np.inf:
+        return -_FLOAT_MAX
+    return v
+
+
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+@njit(cache=True, error_model="numpy")
+def _field_corrected1(
+    rho: float,
+    phi0: float,
+    d0: float,
+    z0: float,
+    cot_raw: float,
+    last_x: float,
+    last_y: float,
+    last_z: float,
+    s_last: float,
+    cx: float,
+    cy: float,
+    cz: float,
+    cr: float,
+    cphi: float,
+    cdisk: bool,
+    rho_per_T: float,
+    has_rho_per_T: bool,
+    kind: int,
+    bz_T: float,
+    corners: np.ndarray,
+    n_r: int,
+    n_z: int,
+    grid: float,
+) -> tuple[float, float]:
+    """Residuals (across, along) of a point c beyond its fit's last hit, predicted by a helix
+    from the fit's point and direction at that hit whose curvature follows the field:
+    rho B_mid / B_fit, B the bending field (:func:`hepml.detector.field.bending_bz`,
     B_z - cot(theta) B_r) at the last hit and at the middle of the extrapolation (beyond
-    the solenoid's end B_z falls and B_r grows between strip disks)."""
-    cot = np.nan_to_num(f.cot_theta)
-    inv_sin = np.sqrt(1.0 + cot * cot)
+    the solenoid's end B_z falls and B_r grows between strip disks); with ``rho_per_T``
+    (the seed's curvature per tesla, measured in the solenoid's uniform core) rho_per_T B_mid."""
+    cot = _finite(cot_raw)
+    inv_sin = math.sqrt(1.0 + cot * cot)
     s_t = s_last / inv_sin
-    x0, y0, z0 = point_at_arc(f, s_t)
-    ang = f.phi0 - f.rho_per_mm * s_t
+    x0, y0, zz0 = at_arc1(rho, phi0, d0, z0, cot_raw, s_t)
+    ang = phi0 - rho * s_t
     st = 1.0 / inv_sin
-    dx, dy, dz = np.cos(ang) * st, np.sin(ang) * st, cot * st
-    b_mid = bending_bz(field, 0.5 * (x0 + sp.x[c]), 0.5 * (y0 + sp.y[c]), 0.5 * (z0 + sp.z[c]), cot)
-    if rho_per_T is None:
-        b_fit = bending_bz(field, sp.x[last], sp.y[last], sp.z[last], cot)
-        rho = np.nan_to_num(f.rho_per_mm) * b_mid / np.maximum(b_fit, 1e-6)
-    else:  # the seed's curvature per tesla: measured in the solenoid's uniform core
-        rho = rho_per_T * b_mid
+    dx, dy, dz = math.cos(ang) * st, math.sin(ang) * st, cot * st
+    b_mid = bending_bz1(
+        0.5 * (x0 + cx), 0.5 * (y0 + cy), 0.5 * (zz0 + cz), cot, kind, bz_T, corners, n_r, n_z, grid
+    )
+    if has_rho_per_T:
+        rho_c = rho_per_T * b_mid
+    else:
+        b_fit = bending_bz1(last_x, last_y, last_z, cot, kind, bz_T, corners, n_r, n_z, grid)
+        rho_c = _finite(rho) * b_mid / np.maximum(b_fit, 1e-6)
     # omega per 3D path: rho (per transverse mm) * sin(theta), clockwise for rho > 0 -> omega < 0
-    omega = -rho * st
-    disk = sp.disk[c]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h_disk = (sp.z[c] - z0) / dz
-    h_cyl = cylinder_path(x0, y0, dx, dy, omega, sp.r[c])
-    h = np.where(disk, h_disk, h_cyl)
-    ok = np.isfinite(h) & (h >= 0)
-    h = np.where(ok, h, 0.0)
-    state = np.zeros((10, len(c)))
-    state[0], state[1], state[2], state[3], state[4], state[5] = x0, y0, z0, dx, dy, dz
-    helix_move_z(state, omega, h)
-    x, y, z = state[0], state[1], state[2]
-    across = sp.r[c] * wrap_phi(sp.phi[c] - np.arctan2(y, x))
-    along = np.where(disk, sp.r[c] - np.hypot(x, y), sp.z[c] - z)
-    return np.where(ok, across, 1e3), np.where(ok, along, 1e3)
+    omega = -rho_c * st
+    h = (cz - zz0) / dz if cdisk else _cylinder_path1(x0, y0, dx, dy, omega, cr)
+    ok = np.isfinite(h) and h >= 0
+    x, y, z, _, _ = helix_z1(x0, y0, zz0, dx, dy, dz, omega, h if ok else 0.0)
+    if not ok:
+        return 1e3, 1e3
+    across = cr * wrap_phi1(cphi - math.atan2(y, x))
+    along = cr - math.hypot(x, y) if cdisk else cz - z
+    return across, along
+
+
+@njit(cache=True, error_model="numpy")
+def _chi2_rows(
+    rho: np.ndarray,
+    phi0: np.ndarray,
+    d0: np.ndarray,
+    z0: np.ndarray,
+    cot_raw: np.ndarray,
+    pt: np.ndarray,
+    fit_of: np.ndarray,
+    c: np.ndarray,
+    last_hits: np.ndarray,
+    n_hit: np.ndarray,
+    rho_per_T: np.ndarray,
+    has_rho_per_T: bool,
+    field_correction: bool,
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    r: np.ndarray,
+    phi: np.ndarray,
+    disk: np.ndarray,
+    surface: np.ndarray,
+    sigma_t: np.ndarray,
+    sigma_l: np.ndarray,
+    x_over_x0: np.ndarray,
+    kind: int,
+    bz_T: float,
+    corners: np.ndarray,
+    n_r: int,
+    n_z: int,
+    grid: float,
+) -> np.ndarray:
+    """:func:`_chi2_to_fit` of every candidate (compiled)."""
+    k = last_hits.shape[1]
+    out = np.empty(len(c))
+    s_h = np.empty(k)
+    order = np.empty(k, np.int64)
+    for i in range(len(c)):
+        f, ci = fit_of[i], c[i]
+        rho_f, phi_f, d0_f, z0_f, cot_f = rho[f], phi0[f], d0[f], z0[f], cot_raw[f]
+        rt, rl = _residual1(rho_f, phi_f, d0_f, z0_f, cot_f, disk[ci], r[ci], phi[ci], z[ci])
+        st, sl = sigma_t[ci], sigma_l[ci]
+        cot = _finite(cot_f)
+        inv_sin = math.sqrt(1.0 + cot * cot)
+        # signed 3D path of the fit's hits and of the candidate from the PCA
+        for j in range(k):
+            hj = last_hits[i, j]
+            s_h[j] = arc_length1(x[hj], y[hj], rho_f, phi_f, d0_f) * inv_sin if hj >= 0 else np.inf
+            if s_h[j] != s_h[j]:
+                s_h[j] = np.inf
+            # stable insertion sort of the hits by path
+            m = j
+            while m > 0 and s_h[order[m - 1]] > s_h[j]:
+                order[m] = order[m - 1]
+                m -= 1
+            order[m] = j
+        s_c = arc_length1(x[ci], y[ci], rho_f, phi_f, d0_f) * inv_sin
+        n = max(n_hit[i], 1)
+        i_first, i_mid, i_last = order[0], order[(n - 1) // 2], order[n - 1]
+        trio = (
+            max(last_hits[i, i_first], 0),
+            max(last_hits[i, i_mid], 0),
+            max(last_hits[i, i_last], 0),
+        )
+        s_fit = (
+            _path_of(last_hits[i, i_first], x, y, rho_f, phi_f, d0_f, inv_sin),
+            _path_of(last_hits[i, i_mid], x, y, rho_f, phi_f, d0_f, inv_sin),
+            _path_of(last_hits[i, i_last], x, y, rho_f, phi_f, d0_f, inv_sin),
+        )
+        lw = _lagrange1(s_fit[0], s_fit[1], s_fit[2], s_c)
+        beyond = s_c > s_fit[2]
+        if beyond and field_correction:
+            rt, rl = _field_corrected1(
+                rho_f,
+                phi_f,
+                d0_f,
+                z0_f,
+                cot_f,
+                x[trio[2]],
+                y[trio[2]],
+                z[trio[2]],
+                s_fit[2],
+                x[ci],
+                y[ci],
+                z[ci],
+                r[ci],
+                phi[ci],
+                disk[ci],
+                rho_per_T[i],
+                has_rho_per_T,
+                kind,
+                bz_T,
+                corners,
+                n_r,
+                n_z,
+                grid,
+            )
+        var_t = 0.0
+        var_l = 0.0
+        for j in range(3):
+            e = lw[j] * sigma_t[trio[j]]
+            var_t = e * e if j == 0 else var_t + e * e
+            e = lw[j] * (4.0 * sigma_l[trio[j]] if disk[trio[j]] else sigma_l[trio[j]])
+            var_l = e * e if j == 0 else var_l + e * e
+        p = pt[f] * math.sqrt(1.0 + cot_f * cot_f)
+        p = 1.0 if p != p else _finite(p)
+        p = np.minimum(np.maximum(p, 0.05), 1e4)
+        # the kink nearest the candidate: at the last hit beyond the fitted range, the first before
+        # it, and inside it (an overlap or a surface between fitted hits) the nearest fitted hit,
+        # whose kink moves the fitted circle there by about theta0 times the distance
+        near = 0
+        for j in range(1, 3):
+            if abs(s_fit[j] - s_c) < abs(s_fit[near] - s_c):
+                near = j
+        inside = s_c <= s_fit[2] and s_c >= s_fit[0]
+        if beyond:
+            end, lever = trio[2], s_c - s_fit[2]
+        elif inside:
+            end, lever = trio[near], abs(s_c - s_fit[near])
+        else:
+            end, lever = trio[0], np.maximum(s_fit[0] - s_c, 0.0)
+        th = highland1(p, track_x01(x_over_x0[surface[end]], cot, False), 1.0, 1.0)
+        ms = th * lever
+        # a kink moves a disk hit along r by theta0 L / |cos theta|, a barrel hit along z by
+        # theta0 L / sin theta
+        cos_t = np.maximum(abs(cot) / inv_sin, 0.05)
+        tan_t = 1.0 / np.maximum(abs(cot), 1e-3)
+        if disk[ci]:
+            e = ms / cos_t
+            var_l = var_l * (tan_t * tan_t) + e * e
+        else:
+            e = ms * inv_sin
+            var_l = var_l + e * e
+        sig_t = math.sqrt(st * st + var_t + ms * ms)
+        sig_l = math.sqrt(sl * sl + var_l)
+        a, b = rt / sig_t, rl / sig_l
+        chi2 = a * a + b * b
+        out[i] = _BIG_CHI2 if n_hit[i] < 3 or not np.isfinite(chi2) else chi2
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _path_of(
+    h: int, x: np.ndarray, y: np.ndarray, rho: float, phi0: float, d0: float, inv_sin: float
+) -> float:
+    """3D path from the PCA of fitted hit ``h`` (-1: none -> 0, as NaN to number)."""
+    if h < 0:
+        return 0.0
+    return _finite(arc_length1(x[h], y[h], rho, phi0, d0) * inv_sin)
 
 
 def _chi2_to_fit(
@@ -994,72 +1257,29 @@ def _chi2_to_fit(
     extrapolation error (three-point Lagrange weights of its first, middle and last hit
     along the path) and Highland scattering at its nearest end hit over the lever arm
     beyond the fitted range (inside it: at the nearest fitted hit, over the distance to it),
-    in quadrature."""
-    rt, rl, st, sl = _residuals_to_fit(sp, fit, fit_of, c, info)
-    f = fit.take(fit_of)
-    cot = np.nan_to_num(f.cot_theta)
-    inv_sin = np.sqrt(1.0 + cot * cot)
-    rho, phi0, d0 = f.rho_per_mm[:, None], f.phi0[:, None], f.d0_mm[:, None]
-    present = last_hits >= 0
-    hh = np.where(present, last_hits, 0)
-    # signed 3D path of the fit's hits and of the candidate from the PCA
-    s_h = (
-        np.where(present, arc_length(sp.x[hh], sp.y[hh], rho, phi0, d0), np.nan) * inv_sin[:, None]
+    in quadrature. Beyond the fitted range the prediction follows the field
+    (:func:`_field_corrected1`)."""
+    return _chi2_rows(
+        *_fit_arrays(fit),
+        np.asarray(fit_of, np.int64),
+        np.asarray(c, np.int64),
+        np.ascontiguousarray(last_hits, dtype=np.int64),
+        np.asarray(n_hit, np.int64),
+        np.zeros(len(c)) if rho_per_T is None else np.asarray(rho_per_T, np.float64),
+        rho_per_T is not None,
+        _FIELD_CORRECTION,
+        sp.x,
+        sp.y,
+        sp.z,
+        sp.r,
+        sp.phi,
+        sp.disk,
+        sp.surface,
+        sp.sigma_t,
+        sp.sigma_l,
+        info.x_over_x0,
+        *field_arrays(det_field),
     )
-    s_c = arc_length(sp.x[c], sp.y[c], f.rho_per_mm, f.phi0, f.d0_mm) * inv_sin
-    order = np.argsort(np.where(np.isnan(s_h), np.inf, s_h), axis=1)
-    n = np.maximum(n_hit, 1)
-    rows = np.arange(len(c))
-    i_first = order[rows, 0]
-    i_last = order[rows, n - 1]
-    i_mid = order[rows, (n - 1) // 2]
-    trio = np.stack([hh[rows, i_first], hh[rows, i_mid], hh[rows, i_last]], axis=1)
-    s_fit = np.stack([s_h[rows, i_first], s_h[rows, i_mid], s_h[rows, i_last]], axis=1)
-    s_fit = np.nan_to_num(s_fit)
-    lw = _lagrange(s_fit, s_c)
-    beyond = s_c > s_fit[:, 2]
-    if beyond.any() and _FIELD_CORRECTION:
-        b = np.flatnonzero(beyond)
-        bt, bl = _field_corrected(
-            sp,
-            f.take(b),
-            trio[b, 2],
-            s_fit[b, 2],
-            c[b],
-            det_field,
-            None if rho_per_T is None else rho_per_T[b],
-        )
-        rt = rt.copy()
-        rl = rl.copy()
-        rt[b], rl[b] = bt, bl
-    var_t = ((lw * sp.sigma_t[trio]) ** 2).sum(axis=1)
-    var_l = ((lw * _sigma_z(sp, trio)) ** 2).sum(axis=1)
-    p = np.clip(np.nan_to_num(f.p_GeV, nan=1.0), 0.05, 1e4)
-    # the kink nearest the candidate: at the last hit beyond the fitted range, the first before
-    # it, and inside it (an overlap or a surface between fitted hits) the nearest fitted hit,
-    # whose kink moves the fitted circle there by about theta0 times the distance
-    near = np.argmin(np.abs(s_fit - s_c[:, None]), axis=1)
-    inside = (s_c <= s_fit[:, 2]) & (s_c >= s_fit[:, 0])
-    end = np.where(beyond, trio[:, 2], np.where(inside, trio[rows, near], trio[:, 0]))
-    lever = np.where(
-        beyond,
-        s_c - s_fit[:, 2],
-        np.where(inside, np.abs(s_c - s_fit[rows, near]), np.maximum(s_fit[:, 0] - s_c, 0.0)),
-    )
-    th = highland_theta0(
-        p, track_x0(info.x_over_x0[sp.surface[end]], cot, False), beta=1.0
-    )  # as above
-    ms = th * lever
-    # a kink moves a disk hit along r by theta0 L / |cos theta|, a barrel hit along z by theta0 L / sin theta
-    disk = sp.disk[c]
-    cos_t = np.maximum(np.abs(cot) / inv_sin, 0.05)
-    tan_t = 1.0 / np.maximum(np.abs(cot), 1e-3)
-    var_l = np.where(disk, var_l * tan_t**2 + (ms / cos_t) ** 2, var_l + (ms * inv_sin) ** 2)
-    sig_t = np.sqrt(st**2 + var_t + ms**2)
-    sig_l = np.sqrt(sl**2 + var_l)
-    chi2 = (rt / sig_t) ** 2 + (rl / sig_l) ** 2
-    bad = (n_hit < 3) | ~np.isfinite(chi2)
-    return np.where(bad, _BIG_CHI2, chi2)
 
 
 # --------------------------------------------------------------------------- selection
