@@ -162,7 +162,7 @@ def _third_hit_pulls(ev, skip: bool):
         rows, c, _ = S._third(sp, d, sc, info, scfg, None)
         ok = pid[c] == pid[d.a[rows]]
         rows, c = rows[ok], c[ok]
-        if info.disk[sc]:  # as the seeding's own _pull2: the prediction at c's own z
+        if info.disk[sc]:  # as the seeding's own _pull1: the prediction at c's own z
             k = d.kappa[rows]
             s_c = d.s_b[rows] + (sp.z[c] - sp.z[d.b[rows]]) / d.cot[rows]
             r_t = 2.0 * np.sin(np.clip(0.5 * np.abs(k) * s_c, 0, 0.5 * np.pi)) / np.abs(k)

@@ -52,7 +52,7 @@ from hepml.detector.navigation import layer_graph
 from hepml.detector.scattering import highland1, track_x01
 from hepml.errors import HepmlError
 from hepml.reco.fit import _arc_from_chord, arc_from_chord1
-from hepml.reco.spacepoints import SpacePoints, wrap_phi, wrap_phi1
+from hepml.reco.spacepoints import SpacePoints, grown, query_one, wrap_phi, wrap_phi1
 
 #: margin (mm) of the doublet windows on top of the envelope: resolution and scattering
 _DOUBLET_MARGIN_MM = 2.0
@@ -239,6 +239,8 @@ class _Doublets:
     cot: np.ndarray
     p: np.ndarray  # momentum for the windows: the circle's, 20% low, at least 0.8 min_pt
     sigma_d0_mm: float = 0.0  # a spread of |d0| the third point's window covers (displaced tracks)
+    #: Highland widths at a and at b (at ``p``), computed once (:func:`_kernel_args`)
+    theta0: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def of(
@@ -274,41 +276,171 @@ def _third(
     The index is queried around the prediction at the surface's nominal position
     (its envelope's middle) with the window widened by how far the prediction
     moves across the envelope; each candidate is then compared with the
-    prediction at its own radius (barrel) or z (disk).
+    prediction at its own radius (barrel) or z (disk). One compiled loop over the
+    doublets (:func:`_third_rows`).
     """
+    ix = sp.index(sc, 20.0, allowed)
+    if len(ix.keys) == 0 or len(d.a) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     disk = bool(info.disk[sc])
-    k = d.kappa
-    # nominal point and the prediction's motion across the envelope
-    if disk:
-        z_mid = 0.5 * (info.z_lo[sc] + info.z_hi[sc])
-        dz_env = 0.5 * (info.z_hi[sc] - info.z_lo[sc])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s_c = d.s_b + (z_mid - sp.z[d.b]) / d.cot
-        s_c = np.where(np.isfinite(s_c), s_c, -1.0)  # parallel to the disk: never reaches it
-        u = 0.5 * np.abs(k) * s_c
-        ok = (s_c > d.s_b) & (u < 0.5 * np.pi)
-        r_c = np.where(ok, 2.0 * np.sin(np.minimum(u, 1.5)) / np.maximum(np.abs(k), 1e-12), 0.0)
-        r_c = np.where(np.abs(k) * s_c < 1e-6, s_c, r_c)
-        spread_l = np.abs(dz_env / np.where(d.cot == 0, 1e-9, d.cot)) + 1.0
-        spread_phi = 0.5 * np.abs(k) * spread_l + 1.0 / np.maximum(r_c, 1.0)
-    else:
-        r_c = np.full(len(k), 0.5 * (info.r_lo[sc] + info.r_hi[sc]))
-        dr_env = 0.5 * (info.r_hi[sc] - info.r_lo[sc])
-        ok = np.abs(0.5 * k * r_c) < 1.0
-        spread_l = np.abs(d.cot) * dr_env + 1.0
-        spread_phi = (
-            0.5 * np.abs(k) * dr_env / np.sqrt(np.maximum(1.0 - (0.5 * k * r_c) ** 2, 0.05)) + 1e-3
+    lo, hi = (info.z_lo[sc], info.z_hi[sc]) if disk else (info.r_lo[sc], info.r_hi[sc])
+    return _third_rows(  # type: ignore[call-arg]  # (the kernel arguments)
+        *_kernel_args(sp, d, info),
+        ix.keys,
+        ix.ptr,
+        ix.w,
+        ix.point,
+        ix.w_min,
+        ix.w_bin,
+        ix.n_bins,
+        ix.cell,
+        ix.n_cells,
+        disk,
+        float(0.5 * (lo + hi)),
+        float(0.5 * (hi - lo)),
+        float(cfg.n_sigma),
+        float(cfg.n_sigma**2),
+    )
+
+
+@njit(cache=True, error_model="numpy")
+def _third_rows(
+    r: np.ndarray,
+    phi: np.ndarray,
+    z: np.ndarray,
+    disk: np.ndarray,
+    sigma_t: np.ndarray,
+    sigma_l: np.ndarray,
+    da: np.ndarray,
+    db: np.ndarray,
+    kappa: np.ndarray,
+    s_a: np.ndarray,
+    s_b: np.ndarray,
+    cot: np.ndarray,
+    th_a: np.ndarray,
+    th_b: np.ndarray,
+    sigma_d0: float,
+    keys: np.ndarray,
+    ptr: np.ndarray,
+    w: np.ndarray,
+    point: np.ndarray,
+    w_min: float,
+    w_bin: float,
+    n_bins: int,
+    cell: float,
+    n_cells: int,
+    on_disk: bool,
+    mid: float,
+    env: float,
+    n_sigma: float,
+    max_chi2: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_third` (compiled): for every doublet its nominal point on the surface (z
+    ``mid`` of a disk, radius ``mid`` of a barrel layer, the envelope +- ``env``), the window
+    around the prediction there, the index's points in it and their pulls."""
+    buf_q = np.empty(64, np.int64)
+    buf_c = np.empty(64, np.int64)
+    out_r = np.empty(4 * len(da) + 64, np.int64)
+    out_c = np.empty(len(out_r), np.int64)
+    out_x = np.empty(len(out_r))
+    n_out = 0
+    for row in range(len(da)):
+        k = kappa[row]
+        # nominal point and the prediction's motion across the envelope
+        if on_disk:
+            s_c = s_b[row] + (mid - z[db[row]]) / cot[row]
+            if not np.isfinite(s_c):
+                s_c = -1.0  # parallel to the disk: never reaches it
+            u = 0.5 * abs(k) * s_c
+            ok = s_c > s_b[row] and u < 0.5 * np.pi
+            r_c = 2.0 * math.sin(np.minimum(u, 1.5)) / np.maximum(abs(k), 1e-12) if ok else 0.0
+            if abs(k) * s_c < 1e-6:
+                r_c = s_c
+            spread_l = abs(env / (1e-9 if cot[row] == 0 else cot[row])) + 1.0
+            spread_phi = 0.5 * abs(k) * spread_l + 1.0 / np.maximum(r_c, 1.0)
+        else:
+            r_c = mid
+            e = 0.5 * k * r_c
+            ok = abs(e) < 1.0
+            spread_l = abs(cot[row]) * env + 1.0
+            spread_phi = 0.5 * abs(k) * env / math.sqrt(np.maximum(1.0 - e * e, 0.05)) + 1e-3
+        if not ok:
+            continue
+        pred_phi, pred_z, sig_t, sig_l = _predict1(
+            r,
+            phi,
+            z,
+            disk,
+            sigma_t,
+            sigma_l,
+            da,
+            db,
+            kappa,
+            s_a,
+            s_b,
+            cot,
+            th_a,
+            th_b,
+            sigma_d0,
+            row,
+            r_c,
+            on_disk,
         )
-    idx = np.flatnonzero(ok)
-    pred_phi, pred_z, sig_t, sig_l = _predict(sp, d, idx, r_c[idx], info, sc)
-    w_phi = cfg.n_sigma * sig_t / np.maximum(r_c[idx], 1.0) + spread_phi[idx]
-    center_w = r_c[idx] if disk else pred_z
-    w_l = cfg.n_sigma * sig_l + spread_l[idx]
-    q, c = sp.index(sc, 20.0, allowed).query(pred_phi, w_phi, center_w - w_l, center_w + w_l)
-    rows = idx[q]
-    chi2 = _pull2(sp, d, rows, c, info, sc)
-    keep = chi2 <= cfg.n_sigma**2
-    return rows[keep], c[keep], chi2[keep]
+        w_phi = np.minimum(n_sigma * sig_t / np.maximum(r_c, 1.0) + spread_phi, np.pi * (1 - 1e-9))
+        center_w = r_c if on_disk else pred_z
+        w_l = n_sigma * sig_l + spread_l
+        while True:
+            m = query_one(
+                keys,
+                ptr,
+                w,
+                point,
+                w_min,
+                w_bin,
+                n_bins,
+                cell,
+                n_cells,
+                wrap_phi1(pred_phi),
+                w_phi,
+                center_w - w_l,
+                center_w + w_l,
+                row,
+                buf_q,
+                buf_c,
+                0,
+            )
+            if m >= 0:
+                break
+            buf_q = np.empty(2 * len(buf_q), np.int64)
+            buf_c = np.empty(2 * len(buf_c), np.int64)
+        for j in range(m):
+            chi2 = _pull1(
+                r,
+                phi,
+                z,
+                disk,
+                sigma_t,
+                sigma_l,
+                da,
+                db,
+                kappa,
+                s_a,
+                s_b,
+                cot,
+                th_a,
+                th_b,
+                sigma_d0,
+                row,
+                buf_c[j],
+                on_disk,
+            )
+            if not chi2 <= max_chi2:
+                continue
+            if n_out == len(out_r):
+                out_r, out_c, out_x = grown(out_r, n_out), grown(out_c, n_out), grown(out_x, n_out)
+            out_r[n_out], out_c[n_out], out_x[n_out] = row, buf_c[j], chi2
+            n_out += 1
+    return out_r[:n_out], out_c[:n_out], out_x[:n_out]
 
 
 def _predict(
@@ -338,25 +470,47 @@ def _predict(
 
 
 def _kernel_args(sp: SpacePoints, d: _Doublets, info: _SurfaceInfo) -> tuple[Any, ...]:
-    """The arrays :func:`_predict1`'s callers read: space points, doublets, material."""
+    """The arrays :func:`_predict1`'s callers read: space points, doublets, and the Highland
+    width of each doublet's scattering at a and at b (at the doublet's momentum)."""
+    if d.theta0 is None:
+        d.theta0 = _doublet_theta0(sp.surface, sp.disk, info.x_over_x0, d.a, d.b, d.cot, d.p)
+    th_a, th_b = d.theta0
     return (
         sp.r,
         sp.phi,
         sp.z,
-        sp.surface,
         sp.disk,
         sp.sigma_t,
         sp.sigma_l,
-        info.x_over_x0,
         d.a,
         d.b,
         d.kappa,
         d.s_a,
         d.s_b,
         d.cot,
-        d.p,
+        th_a,
+        th_b,
         float(d.sigma_d0_mm),
     )
+
+
+@njit(cache=True, error_model="numpy")
+def _doublet_theta0(
+    surface: np.ndarray,
+    disk: np.ndarray,
+    x_over_x0: np.ndarray,
+    da: np.ndarray,
+    db: np.ndarray,
+    cot: np.ndarray,
+    p: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Highland widths of the doublets' scattering in a's and b's material."""
+    th_a, th_b = np.empty(len(da)), np.empty(len(da))
+    for i in range(len(da)):
+        a, b = da[i], db[i]
+        th_a[i] = highland1(p[i], track_x01(x_over_x0[surface[a]], cot[i], disk[a]), 1.0, 1.0)
+        th_b[i] = highland1(p[i], track_x01(x_over_x0[surface[b]], cot[i], disk[b]), 1.0, 1.0)
+    return th_a, th_b
 
 
 @njit(cache=True, error_model="numpy")
@@ -364,18 +518,17 @@ def _predict1(
     r: np.ndarray,
     phi: np.ndarray,
     z: np.ndarray,
-    surface: np.ndarray,
     disk: np.ndarray,
     sigma_t: np.ndarray,
     sigma_l: np.ndarray,
-    x_over_x0: np.ndarray,
     da: np.ndarray,
     db: np.ndarray,
     kappa: np.ndarray,
     s_a_: np.ndarray,
     s_b_: np.ndarray,
     cot_: np.ndarray,
-    p_: np.ndarray,
+    th_a_: np.ndarray,
+    th_b_: np.ndarray,
     sigma_d0: float,
     row: int,
     r_t: float,
@@ -398,8 +551,7 @@ def _predict1(
     w_a = lever / base
     w_b = 1.0 + w_a
     inv_sin = math.sqrt(1.0 + cot * cot)
-    th = highland1(p_[row], track_x01(x_over_x0[surface[b]], cot, disk[b]), 1.0, 1.0)
-    th_a = highland1(p_[row], track_x01(x_over_x0[surface[a]], cot, disk[a]), 1.0, 1.0)
+    th, th_a = th_b_[row], th_a_[row]
     path = lever * inv_sin
     # the doublet's circle passes through the beam line: a kink at a moves the
     # prediction across the track too, with the lever (s_t - s_a)(s_t - s_b) / s_b
@@ -434,18 +586,17 @@ def _predict_rows(
     r: np.ndarray,
     phi: np.ndarray,
     z: np.ndarray,
-    surface: np.ndarray,
     disk: np.ndarray,
     sigma_t: np.ndarray,
     sigma_l: np.ndarray,
-    x_over_x0: np.ndarray,
     da: np.ndarray,
     db: np.ndarray,
     kappa: np.ndarray,
     s_a: np.ndarray,
     s_b: np.ndarray,
     cot: np.ndarray,
-    p: np.ndarray,
+    th_a: np.ndarray,
+    th_b: np.ndarray,
     sigma_d0: float,
     rows: np.ndarray,
     r_t: np.ndarray,
@@ -460,18 +611,17 @@ def _predict_rows(
             r,
             phi,
             z,
-            surface,
             disk,
             sigma_t,
             sigma_l,
-            x_over_x0,
             da,
             db,
             kappa,
             s_a,
             s_b,
             cot,
-            p,
+            th_a,
+            th_b,
             sigma_d0,
             rows[i],
             r_t[i],
@@ -480,81 +630,64 @@ def _predict_rows(
 
 
 @njit(cache=True, error_model="numpy")
-def _pull2_rows(
+def _pull1(
     r: np.ndarray,
     phi: np.ndarray,
     z: np.ndarray,
-    surface: np.ndarray,
     disk: np.ndarray,
     sigma_t: np.ndarray,
     sigma_l: np.ndarray,
-    x_over_x0: np.ndarray,
     da: np.ndarray,
     db: np.ndarray,
     kappa: np.ndarray,
     s_a: np.ndarray,
     s_b: np.ndarray,
     cot: np.ndarray,
-    p: np.ndarray,
+    th_a: np.ndarray,
+    th_b: np.ndarray,
     sigma_d0: float,
-    rows: np.ndarray,
-    c: np.ndarray,
+    row: int,
+    ci: int,
     on_disk: bool,
-) -> np.ndarray:
-    out = np.empty(len(rows))
-    for i in range(len(rows)):
-        row, ci = rows[i], c[i]
-        if on_disk:
-            k = kappa[row]
-            s_c = s_b[row] + (z[ci] - z[db[row]]) / cot[row]
-            u = np.minimum(np.maximum(0.5 * abs(k) * s_c, 0.0), 0.5 * np.pi)
-            if abs(k) * s_c < 1e-6:
-                r_t = s_c
-            else:
-                r_t = 2.0 * math.sin(u) / np.maximum(abs(k), 1e-12)
+) -> float:
+    """Squared normalised distance of point ``ci`` to doublet ``row``'s prediction at the
+    point's own position (radius on a barrel layer, z on a disk)."""
+    if on_disk:
+        k = kappa[row]
+        s_c = s_b[row] + (z[ci] - z[db[row]]) / cot[row]
+        u = np.minimum(np.maximum(0.5 * abs(k) * s_c, 0.0), 0.5 * np.pi)
+        if abs(k) * s_c < 1e-6:
+            r_t = s_c
         else:
-            r_t = r[ci]
-        phi_t, z_t, st, sl = _predict1(
-            r,
-            phi,
-            z,
-            surface,
-            disk,
-            sigma_t,
-            sigma_l,
-            x_over_x0,
-            da,
-            db,
-            kappa,
-            s_a,
-            s_b,
-            cot,
-            p,
-            sigma_d0,
-            row,
-            r_t,
-            on_disk,
-        )
-        rt = r[ci] * wrap_phi1(phi[ci] - phi_t)
-        rl = r[ci] - r_t if on_disk else z[ci] - z_t
-        st = math.sqrt(st * st + sigma_t[ci] * sigma_t[ci])
-        sl = math.sqrt(sl * sl + sigma_l[ci] * sigma_l[ci])
-        a, b = rt / st, rl / sl
-        out[i] = a * a + b * b
-    return out
-
-
-def _pull2(
-    sp: SpacePoints, d: _Doublets, rows: np.ndarray, c: np.ndarray, info: _SurfaceInfo, sc: int
-) -> np.ndarray:
-    """Squared normalised distance of candidates ``c`` to their doublet's prediction at
-    their own position (radius on a barrel layer, z on a disk)."""
-    return _pull2_rows(  # type: ignore[call-arg]  # (the kernel arguments)
-        *_kernel_args(sp, d, info),
-        np.asarray(rows, dtype=np.int64),
-        np.asarray(c, dtype=np.int64),
-        bool(info.disk[sc]),
+            r_t = 2.0 * math.sin(u) / np.maximum(abs(k), 1e-12)
+    else:
+        r_t = r[ci]
+    phi_t, z_t, st, sl = _predict1(
+        r,
+        phi,
+        z,
+        disk,
+        sigma_t,
+        sigma_l,
+        da,
+        db,
+        kappa,
+        s_a,
+        s_b,
+        cot,
+        th_a,
+        th_b,
+        sigma_d0,
+        row,
+        r_t,
+        on_disk,
     )
+    rt = r[ci] * wrap_phi1(phi[ci] - phi_t)
+    rl = r[ci] - r_t if on_disk else z[ci] - z_t
+    st = math.sqrt(st * st + sigma_t[ci] * sigma_t[ci])
+    sl = math.sqrt(sl * sl + sigma_l[ci] * sigma_l[ci])
+    a, b = rt / st, rl / sl
+    return a * a + b * b
 
 
 # --------------------------------------------------------------------------- circles
