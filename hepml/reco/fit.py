@@ -192,36 +192,26 @@ def circle_residual(
     2F / (1 + sqrt(1 + 2 rho F)) (exact; Karimaki 1991, eq. 4), > 0 to the left of
     the direction of motion.
     """
-    f = 0.5 * rho * (x * x + y * y) - (1.0 + rho * d0) * (x * np.sin(phi0) - y * np.cos(phi0))
+    shape, flat = flat_arrays(x, y, rho, phi0, d0)
+    return _circle_residual_flat(*flat).reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def circle_residual1(x: float, y: float, rho: float, phi0: float, d0: float) -> float:
+    """:func:`circle_residual` of one point (compiled; the one implementation)."""
+    f = 0.5 * rho * (x * x + y * y) - (1.0 + rho * d0) * (x * math.sin(phi0) - y * math.cos(phi0))
     f = f + 0.5 * rho * d0 * d0 + d0
-    return 2.0 * f / (1.0 + np.sqrt(np.maximum(1.0 + 2.0 * rho * f, 0.0)))
+    return 2.0 * f / (1.0 + math.sqrt(np.maximum(1.0 + 2.0 * rho * f, 0.0)))
 
 
-def _karimaki(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Sums of Karimaki's weighted circle fit (NIM A305 (1991) 187, eqs. 8-12).
-
-    ``w`` (N, L) are weights (0 for absent hits). Returns ``(phi, <x>, <y>, <r^2>,
-    C_xr, C_yr, C_rr)`` with phi defined modulo pi; the caller orients it along
-    the motion and derives (rho, d0).
-    """
-    sw = w.sum(axis=1)
-    sw = np.where(sw > 0, sw, 1.0)
-    r2 = x * x + y * y
-
-    def mean(a: np.ndarray) -> np.ndarray:
-        return (w * a).sum(axis=1) / sw
-
-    mx, my, mr2 = mean(x), mean(y), mean(r2)
-    cxx = mean(x * x) - mx * mx
-    cxy = mean(x * y) - mx * my
-    cyy = mean(y * y) - my * my
-    cxr = mean(x * r2) - mx * mr2
-    cyr = mean(y * r2) - my * mr2
-    crr = mean(r2 * r2) - mr2 * mr2
-    q1 = crr * cxy - cxr * cyr
-    q2 = crr * (cxx - cyy) - cxr * cxr + cyr * cyr
-    phi = 0.5 * np.arctan2(2.0 * q1, q2)
-    return phi, mx, my, mr2, cxr, cyr, crr
+@njit(cache=True, error_model="numpy")
+def _circle_residual_flat(
+    x: np.ndarray, y: np.ndarray, rho: np.ndarray, phi0: np.ndarray, d0: np.ndarray
+) -> np.ndarray:
+    out = np.empty(len(x))
+    for i in range(len(x)):
+        out[i] = circle_residual1(x[i], y[i], rho[i], phi0[i], d0[i])
+    return out
 
 
 def fit_helix(
@@ -249,55 +239,122 @@ def fit_helix(
         raise ValueError(f"fit_helix: x, y, z, mask must share one (N, L) shape, got {x.shape}")
     sr = np.ones_like(x) if sigma_rphi is None else np.asarray(sigma_rphi, dtype=np.float64)
     sz = np.ones_like(x) if sigma_z is None else np.asarray(sigma_z, dtype=np.float64)
-    xm = np.where(mask, x, 0.0)
-    ym = np.where(mask, y, 0.0)
-    zm = np.where(mask, z, 0.0)
-    w = np.where(mask, 1.0 / (sr * sr), 0.0)
-    wz = np.where(mask, 1.0 / (sz * sz), 0.0)
-    n_hits = mask.sum(axis=1)
+    c = np.ascontiguousarray
+    rho, phi, d0, z0, cot, chi2, n_hits = _fit_rows(
+        c(x), c(y), c(z), c(mask), c(np.broadcast_to(sr, x.shape)), c(np.broadcast_to(sz, x.shape))
+    )
+    ndf = np.maximum(2 * n_hits - 5, 0)
+    return _from_perigee(rho, phi, d0, z0, cot, bfield_T, chi2, ndf, n_hits)
 
-    phi, mx, my, mr2, cxr, cyr, crr = _karimaki(xm, ym, w)
-    # orient phi along the motion: from the innermost to the outermost hit
-    r2 = np.where(mask, xm * xm + ym * ym, np.nan)
-    big = np.where(mask, r2, -np.inf)
-    small = np.where(mask, r2, np.inf)
-    rows = np.arange(len(x))
-    i_out = np.argmax(big, axis=1)
-    i_in = np.argmin(small, axis=1)
-    dx = xm[rows, i_out] - xm[rows, i_in]
-    dy = ym[rows, i_out] - ym[rows, i_in]
-    flip = dx * np.cos(phi) + dy * np.sin(phi) < 0.0
-    phi = np.where(flip, phi + np.pi, phi)
-    sp, cp = np.sin(phi), np.cos(phi)
-    with np.errstate(divide="ignore", invalid="ignore"):
+
+@njit(cache=True, error_model="numpy")
+def _fit_rows(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    mask: np.ndarray,
+    sr: np.ndarray,
+    sz: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`fit_helix` of every row (compiled): ``(rho, phi0, d0, z0, cot, chi2, n_hits)``.
+
+    The circle is Karimaki's weighted fit (NIM A305 (1991) 187, eqs. 8-12: the weighted
+    means of x, y, r^2 and their covariances C give phi (modulo pi), oriented from the
+    innermost to the outermost hit, then rho and d0); the s-z line a weighted least-squares
+    line at the hits' arc lengths. Sums run over the hits in order."""
+    n, k = x.shape
+    rho_o, phi_o, d0_o = np.empty(n), np.empty(n), np.empty(n)
+    z0_o, cot_o, chi2_o = np.empty(n), np.empty(n), np.empty(n)
+    nh_o = np.empty(n, np.int64)
+    s = np.empty(k)
+    for i in range(n):
+        # Karimaki's sums
+        sw = 0.0
+        sx = sy = sr2 = sxx = sxy = syy = sxr = syr = srr = 0.0
+        n_hit = 0
+        i_out = i_in = 0
+        big, small = -np.inf, np.inf
+        for j in range(k):
+            m = mask[i, j]
+            xj = x[i, j] if m else 0.0
+            yj = y[i, j] if m else 0.0
+            wj = 1.0 / (sr[i, j] * sr[i, j]) if m else 0.0
+            r2 = xj * xj + yj * yj
+            n_hit += 1 if m else 0
+            sw += wj
+            sx += wj * xj
+            sy += wj * yj
+            sr2 += wj * r2
+            sxx += wj * (xj * xj)
+            sxy += wj * (xj * yj)
+            syy += wj * (yj * yj)
+            sxr += wj * (xj * r2)
+            syr += wj * (yj * r2)
+            srr += wj * (r2 * r2)
+            if m and r2 > big:
+                big, i_out = r2, j
+            if m and r2 < small:
+                small, i_in = r2, j
+        sw = sw if sw > 0 else 1.0
+        mx, my, mr2 = sx / sw, sy / sw, sr2 / sw
+        cxx = sxx / sw - mx * mx
+        cxy = sxy / sw - mx * my
+        cyy = syy / sw - my * my
+        cxr = sxr / sw - mx * mr2
+        cyr = syr / sw - my * mr2
+        crr = srr / sw - mr2 * mr2
+        q1 = crr * cxy - cxr * cyr
+        q2 = crr * (cxx - cyy) - cxr * cxr + cyr * cyr
+        phi = 0.5 * math.atan2(2.0 * q1, q2)
+        # orient phi along the motion: from the innermost to the outermost hit
+        x_out = x[i, i_out] if mask[i, i_out] else 0.0
+        x_in = x[i, i_in] if mask[i, i_in] else 0.0
+        y_out = y[i, i_out] if mask[i, i_out] else 0.0
+        y_in = y[i, i_in] if mask[i, i_in] else 0.0
+        if (x_out - x_in) * math.cos(phi) + (y_out - y_in) * math.sin(phi) < 0.0:
+            phi = phi + np.pi
+        sp, cp = math.sin(phi), math.cos(phi)
         kappa = (sp * cxr - cp * cyr) / crr
         delta = -kappa * mr2 + sp * mx - cp * my
-        root = np.sqrt(np.maximum(1.0 - 4.0 * delta * kappa, 0.0))
+        root = math.sqrt(np.maximum(1.0 - 4.0 * delta * kappa, 0.0))
         rho = 2.0 * kappa / root
         d0 = 2.0 * delta / (1.0 + root)
-    phi = np.arctan2(np.sin(phi), np.cos(phi))
-
-    # s-z line: z = z0 + cot * s
-    rho_c, phi_c, d0_c = rho[:, None], phi[:, None], d0[:, None]
-    s = np.where(mask, arc_length(xm, ym, rho_c, phi_c, d0_c), 0.0)
-    swz = wz.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ms = (wz * s).sum(axis=1) / swz
-        mz = (wz * zm).sum(axis=1) / swz
-        vss = (wz * (s - ms[:, None]) ** 2).sum(axis=1)
-        vsz = (wz * (s - ms[:, None]) * (zm - mz[:, None])).sum(axis=1)
+        phi = math.atan2(math.sin(phi), math.cos(phi))
+        # s-z line: z = z0 + cot * s
+        swz = swzs = swzz = 0.0
+        for j in range(k):
+            m = mask[i, j]
+            s[j] = arc_length1(x[i, j], y[i, j], rho, phi, d0) if m else 0.0
+            wz = 1.0 / (sz[i, j] * sz[i, j]) if m else 0.0
+            swz += wz
+            swzs += wz * s[j]
+            swzz += wz * (z[i, j] if m else 0.0)
+        ms = swzs / swz
+        mz = swzz / swz
+        vss = vsz = 0.0
+        for j in range(k):
+            m = mask[i, j]
+            wz = 1.0 / (sz[i, j] * sz[i, j]) if m else 0.0
+            ds = s[j] - ms
+            vss += wz * (ds * ds)
+            vsz += wz * ds * ((z[i, j] if m else 0.0) - mz)
         cot = vsz / vss
         z0 = mz - cot * ms
-
-    e_xy = np.where(mask, circle_residual(xm, ym, rho_c, phi_c, d0_c), 0.0)
-    e_z = np.where(mask, zm - (z0[:, None] + cot[:, None] * s), 0.0)
-    chi2 = (w * e_xy * e_xy).sum(axis=1) + (wz * e_z * e_z).sum(axis=1)
-    ndf = np.maximum(2 * n_hits - 5, 0)
-    bad = n_hits < 3
-    if bad.any():
-        for a in (rho, phi, d0, z0, cot, chi2):
-            a[bad] = np.nan
-    return _from_perigee(rho, phi, d0, z0, cot, bfield_T, chi2, ndf, n_hits)
+        chi2_xy = chi2_z = 0.0
+        for j in range(k):
+            m = mask[i, j]
+            wj = 1.0 / (sr[i, j] * sr[i, j]) if m else 0.0
+            wz = 1.0 / (sz[i, j] * sz[i, j]) if m else 0.0
+            e_xy = circle_residual1(x[i, j], y[i, j], rho, phi, d0) if m else 0.0
+            e_z = z[i, j] - (z0 + cot * s[j]) if m else 0.0
+            chi2_xy += wj * e_xy * e_xy
+            chi2_z += wz * e_z * e_z
+        chi2 = chi2_xy + chi2_z
+        if n_hit < 3:
+            rho = phi = d0 = z0 = cot = chi2 = np.nan
+        rho_o[i], phi_o[i], d0_o[i], z0_o[i], cot_o[i], chi2_o[i] = rho, phi, d0, z0, cot, chi2
+        nh_o[i] = n_hit
+    return rho_o, phi_o, d0_o, z0_o, cot_o, chi2_o, nh_o
 
 
 def residuals(
