@@ -520,18 +520,22 @@ def _gather(
                 sp.sigma_t,
                 sp.sigma_l,
                 float(cfg.n_sigma**2),
+                int(cfg.max_hits_per_surface),
             )
         )
-    q, c, u, v, chi2 = (
-        (np.concatenate([f[i] for f in found]) for i in range(5))
+    q, c, u, v, chi2, rank = (
+        (np.concatenate([f[i] for f in found]) for i in range(6))
         if found
-        else (np.zeros(0, np.int64), np.zeros(0, np.int64), *(np.zeros(0) for _ in range(3)))
+        else (
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            *(np.zeros(0) for _ in range(3)),
+            np.zeros(0, np.int64),
+        )
     )
-    o = np.lexsort((chi2, q))
-    q, c, u, v, chi2 = (a[o] for a in (q, c, u, v, chi2))
-    rank = _rank_in_group(q)
-    keep = rank < cfg.max_hits_per_surface
-    return _Candidates(q[keep], c[keep], u[keep], v[keep], chi2[keep], rank[keep])
+    # each surface's candidates come by surface point, nearest first: merge the surfaces
+    o = np.argsort(q, kind="stable")
+    return _Candidates(q[o], c[o], u[o], v[o], chi2[o], rank[o])
 
 
 @njit(cache=True, error_model="numpy")
@@ -567,10 +571,12 @@ def _gather_surface(
     sigma_t: np.ndarray,
     sigma_l: np.ndarray,
     max_chi2: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    max_hits: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_gather`'s candidates on one surface (compiled): the points of its index in
     the windows of surface points ``sel``, not their seed's own, with their normalised
-    residuals (u across, v along) and chi2 <= ``max_chi2``: ``(q, c, u, v, chi2)``."""
+    residuals (u across, v along) and chi2 <= ``max_chi2``, the ``max_hits`` nearest of each
+    surface point, nearest first (ties in their index order): ``(q, c, u, v, chi2, rank)``."""
     buf_q = np.empty(4 * len(sel) + 64, np.int64)
     buf_c = np.empty(4 * len(sel) + 64, np.int64)
     out_q = np.empty(len(buf_q), np.int64)
@@ -578,6 +584,7 @@ def _gather_surface(
     out_u = np.empty(len(buf_q))
     out_v = np.empty(len(buf_q))
     out_x = np.empty(len(buf_q))
+    out_k = np.empty(len(buf_q), np.int64)
     n_out = 0
     for i in range(len(sel)):
         qi = sel[i]
@@ -606,6 +613,7 @@ def _gather_surface(
             buf_q = np.empty(2 * len(buf_q), np.int64)
             buf_c = np.empty(2 * len(buf_c), np.int64)
         tr = track[qi]
+        first = n_out
         for j in range(m):
             ci = buf_c[j]
             own = False
@@ -626,10 +634,27 @@ def _gather_surface(
             if n_out == len(out_q):
                 out_q, out_c = grown(out_q, n_out), grown(out_c, n_out)
                 out_u, out_v, out_x = grown(out_u, n_out), grown(out_v, n_out), grown(out_x, n_out)
-            out_q[n_out], out_c[n_out], out_u[n_out], out_v[n_out] = qi, ci, u, v
-            out_x[n_out] = chi2
-            n_out += 1
-    return out_q[:n_out], out_c[:n_out], out_u[:n_out], out_v[:n_out], out_x[:n_out]
+                out_k = grown(out_k, n_out)
+            # insert nearest first (stable), keeping at most max_hits of this surface point
+            at = n_out
+            while at > first and out_x[at - 1] > chi2:
+                at -= 1
+            if at - first >= max_hits:
+                continue
+            last = min(n_out, first + max_hits - 1)
+            for t in range(last, at, -1):
+                out_c[t], out_u[t], out_v[t], out_x[t] = (
+                    out_c[t - 1],
+                    out_u[t - 1],
+                    out_v[t - 1],
+                    out_x[t - 1],
+                )
+            out_c[at], out_u[at], out_v[at], out_x[at] = ci, u, v, chi2
+            n_out = last + 1
+        for t in range(first, n_out):
+            out_q[t] = qi
+            out_k[t] = t - first
+    return out_q[:n_out], out_c[:n_out], out_u[:n_out], out_v[:n_out], out_x[:n_out], out_k[:n_out]
 
 
 def _disk_of(sp: SpacePoints, surface: np.ndarray) -> np.ndarray:
