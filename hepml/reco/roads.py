@@ -748,7 +748,7 @@ def build_roads(
     elem_s = np.concatenate([seed_s, pts.s[q]])
     n_m = int(mask.sum())
     is_seed = np.concatenate([np.ones(n_m, bool), np.zeros(len(c), bool)])
-    order = np.lexsort((np.concatenate([np.zeros(n_m), cand.chi2]), elem_s, elem_road))
+    order = _element_order(elem_road[:n_m], elem_s[:n_m], elem_road[n_m:], elem_s[n_m:], cand.chi2)
     elem_road, elem_hit, elem_s, is_seed = (
         v[order] for v in (elem_road, elem_hit, elem_s, is_seed)
     )
@@ -803,6 +803,81 @@ def build_roads(
         lab = (pid[elem_hit] == np.repeat(maj, roads.lengths)) & (np.repeat(maj, roads.lengths) > 0)
         roads.label = lab.astype(np.int8)
     return select_roads(roads, cfg) if select else roads
+
+
+@njit(cache=True, error_model="numpy")
+def _element_order(
+    seed_road: np.ndarray,
+    seed_s: np.ndarray,
+    cand_road: np.ndarray,
+    cand_s: np.ndarray,
+    cand_chi2: np.ndarray,
+) -> np.ndarray:
+    """The order of road elements (the seeds' hits, then the candidates, both grouped by
+    road in increasing road order) by road, path length, then chi2 (0 for seed hits), ties
+    in their order: ``np.lexsort((chi2, s, road))``. Each road's few seed hits are merged
+    into its candidates, which come sorted by (s, chi2) from the gathering; a road whose
+    candidates do not is sorted whole."""
+    n_m, n_c = len(seed_road), len(cand_road)
+    order = np.empty(n_m + n_c, np.int64)
+    n_roads = 0
+    if n_m:
+        n_roads = seed_road[n_m - 1] + 1
+    if n_c:
+        n_roads = max(n_roads, cand_road[n_c - 1] + 1)
+    i_s = i_c = out = 0
+    for road in range(n_roads):
+        s0, c0 = i_s, i_c
+        while i_s < n_m and seed_road[i_s] == road:
+            i_s += 1
+        while i_c < n_c and cand_road[i_c] == road:
+            i_c += 1
+        # the road's elements, seeds first (concatenation order), by a stable insertion sort
+        # on (s, chi2) where the candidates are not in order; else a merge
+        in_order = True
+        for j in range(c0 + 1, i_c):
+            if cand_s[j] < cand_s[j - 1] or (
+                cand_s[j] == cand_s[j - 1] and cand_chi2[j] < cand_chi2[j - 1]
+            ):
+                in_order = False
+        start = out
+        for j in range(s0, i_s):  # seed hits: insertion by s (stable)
+            at = out
+            while at > start and seed_s[order[at - 1]] > seed_s[j]:
+                order[at] = order[at - 1]
+                at -= 1
+            order[at] = j
+            out += 1
+        if in_order:
+            # merge: a seed hit goes before a candidate at the same s (chi2 0 <= chi2, and first)
+            seeds = order[start:out].copy()
+            a, out = 0, start
+            for j in range(c0, i_c):
+                while a < len(seeds) and seed_s[seeds[a]] <= cand_s[j]:
+                    order[out] = seeds[a]
+                    a += 1
+                    out += 1
+                order[out] = n_m + j
+                out += 1
+            while a < len(seeds):
+                order[out] = seeds[a]
+                a += 1
+                out += 1
+        else:
+            for j in range(c0, i_c):
+                at = out
+                while at > start:
+                    o = order[at - 1]
+                    s_o = seed_s[o] if o < n_m else cand_s[o - n_m]
+                    x_o = 0.0 if o < n_m else cand_chi2[o - n_m]
+                    if s_o > cand_s[j] or (s_o == cand_s[j] and x_o > cand_chi2[j]):
+                        order[at] = o
+                        at -= 1
+                    else:
+                        break
+                order[at] = n_m + j
+                out += 1
+    return order
 
 
 def _excl_cumsum(v: np.ndarray, grp: np.ndarray) -> np.ndarray:
