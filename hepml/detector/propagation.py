@@ -669,8 +669,37 @@ def _propagate(
         if not keep.all():
             st = st[:, keep]
     cr = Crossings.concatenate(out)
-    order = np.lexsort((cr.s, cr.track))
-    return cr.take(order), np.concatenate(paused, axis=1) if paused else np.zeros((_N_ROWS, 0))
+    return cr.take(track_path_order(cr.track, cr.s)), np.concatenate(
+        paused, axis=1
+    ) if paused else np.zeros((_N_ROWS, 0))
+
+
+def track_path_order(track: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``np.lexsort((s, track))`` of crossings (track >= 0): a stable counting sort by track,
+    then the lexsort only if some track's paths do not already come in order."""
+    order, ok = _by_track(np.asarray(track, np.int64), np.asarray(s, np.float64))
+    return order if ok else np.lexsort((s, track))
+
+
+@njit(cache=True, error_model="numpy")
+def _by_track(track: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, bool]:
+    n_tracks = track.max() + 1 if len(track) else 0
+    start = np.zeros(n_tracks + 1, np.int64)
+    for t in track:
+        start[t + 1] += 1
+    for t in range(n_tracks):
+        start[t + 1] += start[t]
+    order = np.empty(len(track), np.int64)
+    for i in range(len(track)):
+        order[start[track[i]]] = i
+        start[track[i]] += 1
+    ok = True
+    for j in range(1, len(order)):
+        a, b = order[j - 1], order[j]
+        if track[a] == track[b] and not s[a] <= s[b]:
+            ok = False
+            break
+    return order, ok
 
 
 #: below this transverse radius (mm) a track is never "inwards": it starts at the beam line

@@ -57,6 +57,7 @@ from hepml.detector.propagation import (
     propagate,
     propagate_paused,
     propagate_resumed,
+    track_path_order,
 )
 from hepml.detector.scattering import highland1, highland_theta0, track_x0, track_x01
 from hepml.features.roads import N_FEATURES, road_features
@@ -399,7 +400,7 @@ def _predict(
             look.paused, det, cfg.max_step_mm, surfaces_only=True, track=look.paused_seed
         )
         pts = Crossings.concatenate([look.pts, more])
-        pts = pts.take(np.lexsort((pts.s, pts.track)))
+        pts = pts.take(track_path_order(pts.track, pts.s))
     road = pts.track
     s_fit = np.stack([path_to(first), path_to(mid), path_to(last)], axis=1)
     # paths from the PCA, wherever the propagation started
