@@ -47,11 +47,12 @@ from numba import njit
 
 from hepml.config import from_section
 from hepml.detector import Detector
+from hepml.detector.arrays import flat_arrays
 from hepml.detector.constants import GEV_PER_T_MM
 from hepml.detector.navigation import layer_graph
 from hepml.detector.scattering import highland1, track_x01
 from hepml.errors import HepmlError
-from hepml.reco.fit import _arc_from_chord, arc_from_chord1
+from hepml.reco.fit import arc_from_chord1
 from hepml.reco.spacepoints import SpacePoints, grown, query_one, wrap_phi, wrap_phi1
 
 #: margin (mm) of the doublet windows on top of the envelope: resolution and scattering
@@ -252,15 +253,44 @@ class _Doublets:
         min_pt: float,
         sigma_d0_mm: float = 0.0,
     ) -> _Doublets:
-        ra, rb = sp.r[a], sp.r[b]
-        xa, ya, xb, yb = sp.x[a], sp.y[a], sp.x[b], sp.y[b]
-        kappa = -2.0 * (xa * yb - ya * xb) / (ra * rb * np.hypot(xb - xa, yb - ya))
-        s_a = _arc_from_chord(ra, kappa)
-        s_b = _arc_from_chord(rb, kappa)
-        cot = (sp.z[b] - sp.z[a]) / (s_b - s_a)
-        pt = GEV_PER_T_MM * np.abs(bz) / np.maximum(np.abs(kappa), 1e-12)
-        p = np.minimum(pt, 1e4) * np.sqrt(1.0 + cot * cot)
-        return cls(a, b, kappa, s_a, s_b, cot, np.maximum(_P_LOW * p, _P_LOW * min_pt), sigma_d0_mm)
+        a = np.ascontiguousarray(a, np.int64)
+        b = np.ascontiguousarray(b, np.int64)
+        kappa, s_a, s_b, cot, p = _doublet_circles(
+            sp.x, sp.y, sp.z, sp.r, a, b, np.asarray(bz, np.float64), float(min_pt)
+        )
+        return cls(a, b, kappa, s_a, s_b, cot, p, sigma_d0_mm)
+
+
+@njit(cache=True, error_model="numpy")
+def _doublet_circles(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    r: np.ndarray,
+    da: np.ndarray,
+    db: np.ndarray,
+    bz: np.ndarray,
+    min_pt: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The circles through the beam line and doublets (a, b): curvature kappa, the arcs
+    to a and b, cot theta and the windows' momentum (:class:`_Doublets`)."""
+    n = len(da)
+    kappa, s_a, s_b, cot, p = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        a, b = da[i], db[i]
+        k = (
+            -2.0
+            * (x[a] * y[b] - y[a] * x[b])
+            / (r[a] * r[b] * math.hypot(x[b] - x[a], y[b] - y[a]))
+        )
+        sa = arc_from_chord1(r[a], k)
+        sb = arc_from_chord1(r[b], k)
+        c = (z[b] - z[a]) / (sb - sa)
+        pt = GEV_PER_T_MM * abs(bz[i]) / np.maximum(abs(k), 1e-12)
+        pp = np.minimum(pt, 1e4) * math.sqrt(1.0 + c * c)
+        kappa[i], s_a[i], s_b[i], cot[i] = k, sa, sb, c
+        p[i] = np.maximum(_P_LOW * pp, _P_LOW * min_pt)
+    return kappa, s_a, s_b, cot, p
 
 
 def _third(
@@ -703,40 +733,97 @@ class Circles:
 
     @classmethod
     def through(cls, sp: SpacePoints, trip: np.ndarray) -> Circles:
-        x, y, z = sp.x[trip], sp.y[trip], sp.z[trip]
-        bx, by = x[:, 1] - x[:, 0], y[:, 1] - y[:, 0]
-        cx, cy = x[:, 2] - x[:, 0], y[:, 2] - y[:, 0]
-        dd = 2.0 * (bx * cy - by * cx)
-        b2, c2 = bx * bx + by * by, cx * cx + cy * cy
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ux = (cy * b2 - by * c2) / dd
-            uy = (bx * c2 - cx * b2) / dd
-        radius = np.where(dd != 0, np.hypot(ux, uy), np.inf)
-        inv_r = np.where(np.isfinite(radius), 1.0 / radius, 0.0)
-        s12 = _arc_from_chord(np.hypot(x[:, 2] - x[:, 1], y[:, 2] - y[:, 1]), inv_r)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cot = np.where(s12 > 0, (z[:, 2] - z[:, 1]) / s12, 0.0)
-        return cls(x[:, 0] + ux, y[:, 0] + uy, radius, cot)
+        xc, yc, radius, cot = _circles(sp.x, sp.y, sp.z, np.ascontiguousarray(trip, np.int64))
+        return cls(xc, yc, radius, cot)
 
     def d0(self) -> np.ndarray:
-        with np.errstate(invalid="ignore"):  # straight lines: inf - inf, masked
-            return np.where(np.isfinite(self.radius), np.hypot(self.xc, self.yc) - self.radius, 0.0)
+        shape, (xc, yc, radius) = flat_arrays(self.xc, self.yc, self.radius)
+        return _circle_d0_flat(xc, yc, radius).reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def _circle1(
+    x: np.ndarray, y: np.ndarray, z: np.ndarray, i0: int, i1: int, i2: int
+) -> tuple[float, float, float, float]:
+    """:class:`Circles` of points i0, i1, i2: (xc, yc, radius, cot) (compiled)."""
+    bx, by = x[i1] - x[i0], y[i1] - y[i0]
+    cx, cy = x[i2] - x[i0], y[i2] - y[i0]
+    dd = 2.0 * (bx * cy - by * cx)
+    b2, c2 = bx * bx + by * by, cx * cx + cy * cy
+    ux = (cy * b2 - by * c2) / dd
+    uy = (bx * c2 - cx * b2) / dd
+    radius = math.hypot(ux, uy) if dd != 0 else np.inf
+    inv_r = 1.0 / radius if np.isfinite(radius) else 0.0
+    s12 = arc_from_chord1(math.hypot(x[i2] - x[i1], y[i2] - y[i1]), inv_r)
+    cot = (z[i2] - z[i1]) / s12 if s12 > 0 else 0.0
+    return x[i0] + ux, y[i0] + uy, radius, cot
+
+
+@njit(cache=True, error_model="numpy")
+def _circle_d0(xc: float, yc: float, radius: float) -> float:
+    """Signed d0 of a circle: |centre| - radius (0 for a straight line)."""
+    return math.hypot(xc, yc) - radius if np.isfinite(radius) else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _circle_d0_flat(xc: np.ndarray, yc: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    out = np.empty(len(xc))
+    for i in range(len(xc)):
+        out[i] = _circle_d0(xc[i], yc[i], radius[i])
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _circles(
+    x: np.ndarray, y: np.ndarray, z: np.ndarray, trip: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n = len(trip)
+    xc, yc, radius, cot = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        xc[i], yc[i], radius[i], cot[i] = _circle1(x, y, z, trip[i, 0], trip[i, 1], trip[i, 2])
+    return xc, yc, radius, cot
 
 
 def _circle_cuts(
     sp: SpacePoints, trip: np.ndarray, cfg: SeedingConfig, bz: np.ndarray
 ) -> np.ndarray:
-    c = Circles.through(sp, trip)
-    pt = GEV_PER_T_MM * np.abs(bz) * c.radius
-    inv_r = np.where(np.isfinite(c.radius), 1.0 / c.radius, 0.0)
-    a, b = trip[:, 0], trip[:, 1]
-    s12 = _arc_from_chord(np.hypot(sp.x[b] - sp.x[a], sp.y[b] - sp.y[a]), inv_r)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cot = np.where(s12 > 0, (sp.z[b] - sp.z[a]) / s12, 0.0)
-    z0 = sp.z[a] - cot * _arc_from_chord(sp.r[a], inv_r)
-    return (
-        (pt >= cfg.min_pt_GeV) & (np.abs(c.d0()) <= cfg.max_d0_mm) & (np.abs(z0) <= cfg.max_z0_mm)
+    """Triplets passing the cuts on their exact circle: pT, |d0|, |z0|."""
+    return _circle_cuts_rows(
+        sp.x,
+        sp.y,
+        sp.z,
+        sp.r,
+        np.ascontiguousarray(trip, np.int64),
+        np.ascontiguousarray(bz, np.float64),
+        float(cfg.min_pt_GeV),
+        float(cfg.max_d0_mm),
+        float(cfg.max_z0_mm),
     )
+
+
+@njit(cache=True, error_model="numpy")
+def _circle_cuts_rows(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    r: np.ndarray,
+    trip: np.ndarray,
+    bz: np.ndarray,
+    min_pt: float,
+    max_d0: float,
+    max_z0: float,
+) -> np.ndarray:
+    out = np.empty(len(trip), np.bool_)
+    for i in range(len(trip)):
+        a, b = trip[i, 0], trip[i, 1]
+        xc, yc, radius, _ = _circle1(x, y, z, a, b, trip[i, 2])
+        pt = GEV_PER_T_MM * abs(bz[i]) * radius
+        inv_r = 1.0 / radius if np.isfinite(radius) else 0.0
+        s12 = arc_from_chord1(math.hypot(x[b] - x[a], y[b] - y[a]), inv_r)
+        cot = (z[b] - z[a]) / s12 if s12 > 0 else 0.0
+        z0 = z[a] - cot * arc_from_chord1(r[a], inv_r)
+        out[i] = pt >= min_pt and abs(_circle_d0(xc, yc, radius)) <= max_d0 and abs(z0) <= max_z0
+    return out
 
 
 # --------------------------------------------------------------------------- the seeding
