@@ -962,7 +962,7 @@ def follow(
         if len(e) == 0:
             continue
         rr = road[e]
-        roads_here = np.unique(rr)
+        roads_here = rr[np.r_[True, rr[1:] != rr[:-1]]]  # rr is sorted: np.unique(rr)
         fit = _fit_rows(sp, det, last_hits[roads_here])
         fit_of = np.searchsorted(roads_here, rr)
         chi2 = _chi2_to_fit(
@@ -979,7 +979,7 @@ def follow(
         score[e] = -np.minimum(chi2, _BIG_CHI2)
         ok = chi2 <= cfg.chi2_max
         # best per road, then a second on another module
-        o = np.lexsort((chi2, rr))
+        o = _by_chi2_within_runs(rr, chi2)  # np.lexsort((chi2, rr)), rr sorted
         eo, ro, oko = e[o], rr[o], ok[o]
         first = np.r_[True, ro[1:] != ro[:-1]]
         best = eo[first & oko]
@@ -1012,6 +1012,31 @@ def follow(
         final_t = np.clip(np.nan_to_num(rt / st, nan=10.0), -1e3, 1e3)
         final_l = np.clip(np.nan_to_num(rl / sl, nan=10.0), -1e3, 1e3)
     return picked, score, final_t, final_l, n_picked
+
+
+@njit(cache=True, error_model="numpy")
+def _by_chi2_within_runs(group: np.ndarray, chi2: np.ndarray) -> np.ndarray:
+    """``np.lexsort((chi2, group))`` for a sorted ``group``: each run ordered by chi2 (stable
+    insertion sort; NaN last, as the lexsort)."""
+    order = np.arange(len(group))
+    start = 0
+    for i in range(len(group)):
+        if i > 0 and group[i] != group[i - 1]:
+            start = i
+        at = i
+        while at > start and _after(chi2[order[at - 1]], chi2[i]):
+            order[at] = order[at - 1]
+            at -= 1
+        order[at] = i
+    return order
+
+
+@njit(cache=True, error_model="numpy")
+def _after(a: float, b: float) -> bool:
+    """Whether a sorts after b (NaN after every number, NaNs in order)."""
+    if a != a:
+        return b == b
+    return a > b
 
 
 def _seed_curvature(

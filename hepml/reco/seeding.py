@@ -53,7 +53,7 @@ from hepml.detector.navigation import layer_graph
 from hepml.detector.scattering import highland1, track_x01
 from hepml.errors import HepmlError
 from hepml.reco.fit import arc_from_chord1
-from hepml.reco.spacepoints import SpacePoints, grown, query_one, wrap_phi, wrap_phi1
+from hepml.reco.spacepoints import SpacePoints, grown, query_one, wrap_phi1
 
 #: margin (mm) of the doublet windows on top of the envelope: resolution and scattering
 _DOUBLET_MARGIN_MM = 2.0
@@ -171,12 +171,50 @@ def _surface_info(det: Detector) -> _SurfaceInfo:
 
 def _bend(r_from: np.ndarray, r_to: np.ndarray, r_min_mm: float, d0: float) -> np.ndarray:
     """Largest |phi(r_to) - phi(r_from)| of a track with R >= r_min_mm and |d0| <= d0 (small d0)."""
-    a = np.arcsin(np.minimum(np.abs(r_to) / (2.0 * r_min_mm), 1.0))
-    b = np.arcsin(np.minimum(np.abs(r_from) / (2.0 * r_min_mm), 1.0))
-    with np.errstate(divide="ignore"):
-        return np.abs(a - b) + d0 * np.abs(
-            1.0 / np.maximum(r_from, 1e-3) - 1.0 / np.maximum(r_to, 1e-3)
+    shape, (rf, rt) = flat_arrays(r_from, r_to)
+    return _bend_flat(rf, rt, float(r_min_mm), float(d0)).reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def _bend1(r_from: float, r_to: float, r_min_mm: float, d0: float) -> float:
+    """:func:`_bend` of one pair of radii (compiled; the one implementation)."""
+    a = math.asin(np.minimum(abs(r_to) / (2.0 * r_min_mm), 1.0))
+    b = math.asin(np.minimum(abs(r_from) / (2.0 * r_min_mm), 1.0))
+    return abs(a - b) + d0 * abs(1.0 / np.maximum(r_from, 1e-3) - 1.0 / np.maximum(r_to, 1e-3))
+
+
+@njit(cache=True, error_model="numpy")
+def _bend_flat(r_from: np.ndarray, r_to: np.ndarray, r_min_mm: float, d0: float) -> np.ndarray:
+    out = np.empty(len(r_from))
+    for i in range(len(r_from)):
+        out[i] = _bend1(r_from[i], r_to[i], r_min_mm, d0)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _pair_cuts(
+    r: np.ndarray,
+    z: np.ndarray,
+    phi: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    max_z0: float,
+    r_min_mm: float,
+    max_d0: float,
+) -> np.ndarray:
+    """:func:`_doublets`' cuts on pairs at their own positions (compiled)."""
+    keep = np.empty(len(a), np.bool_)
+    for i in range(len(a)):
+        ia, ib = a[i], b[i]
+        dr = r[ib] - r[ia]
+        z0 = z[ia] - r[ia] * (z[ib] - z[ia]) / dr
+        dphi = abs(wrap_phi1(phi[ib] - phi[ia]))
+        keep[i] = (
+            dr > 0.5
+            and abs(z0) <= max_z0
+            and dphi <= _bend1(r[ia], r[ib], r_min_mm, max_d0) + 0.002
         )
+    return keep
 
 
 def _doublets(
@@ -218,12 +256,9 @@ def _doublets(
     q, b = sp.index(sb, 20.0, allowed).query(pa, half, w_lo[ok], w_hi[ok])
     a = ia[q]
     # the pair at its own positions
-    dr = sp.r[b] - sp.r[a]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z0 = sp.z[a] - sp.r[a] * (sp.z[b] - sp.z[a]) / dr
-    dphi = np.abs(wrap_phi(sp.phi[b] - sp.phi[a]))
-    keep = (dr > 0.5) & (np.abs(z0) <= cfg.max_z0_mm + m)
-    keep &= dphi <= _bend(sp.r[a], sp.r[b], r_min_mm, cfg.max_d0_mm) + 0.002
+    keep = _pair_cuts(
+        sp.r, sp.z, sp.phi, a, b, float(cfg.max_z0_mm + m), float(r_min_mm), float(cfg.max_d0_mm)
+    )
     return a[keep], b[keep]
 
 
@@ -876,7 +911,12 @@ def find_seeds(
         return Seeds.empty(3 + cfg.confirm_surfaces)
     trip = np.concatenate(trips)
     chi2 = np.concatenate(chis)
-    trip, first = np.unique(trip, axis=0, return_index=True)
+    if len(sp) < 2_000_000:  # np.unique(trip, axis=0, ...) on one int64 key per row
+        n = np.int64(len(sp))
+        _, first = np.unique((trip[:, 0] * n + trip[:, 1]) * n + trip[:, 2], return_index=True)
+        trip = trip[first]
+    else:
+        trip, first = np.unique(trip, axis=0, return_index=True)
     chi2 = chi2[first]
     if cfg.confirm_hits == 0:
         best = _unique_hit_sets(trip, chi2, len(sp))
