@@ -47,7 +47,6 @@ from numba import njit
 
 from hepml.config import from_section
 from hepml.detector import Detector
-from hepml.detector.arrays import flat_arrays
 from hepml.detector.field import Field, bending_bz, bending_bz1, field_arrays
 from hepml.detector.propagation import (
     Crossings,
@@ -59,7 +58,7 @@ from hepml.detector.propagation import (
     propagate_resumed,
     track_path_order,
 )
-from hepml.detector.scattering import highland1, highland_theta0, track_x0, track_x01
+from hepml.detector.scattering import highland1, track_x01
 from hepml.features.roads import N_FEATURES, road_features
 from hepml.reco.fit import (
     HelixFit,
@@ -220,10 +219,14 @@ def _seed_fit(sp: SpacePoints, hits: np.ndarray, det: Detector) -> HelixFit:
     return fit_helix(sp.x[h], sp.y[h], sp.z[h], mask, bz, sp.sigma_t[h], _sigma_z(sp, h))
 
 
+#: a typical endcap |cot theta|: on disks the s-z fit's resolution is sigma_r times this
+_DISK_COT = 4.0
+
+
 def _sigma_z(sp: SpacePoints, h: np.ndarray) -> np.ndarray:
     """Resolution of a point in the s-z fit: sigma_l (z) on barrel layers; on disks z is
     exact but s follows r, so the r resolution times a typical endcap |cot theta| of 4."""
-    return np.where(sp.disk[h], 4.0 * sp.sigma_l[h], sp.sigma_l[h])
+    return np.where(sp.disk[h], _DISK_COT * sp.sigma_l[h], sp.sigma_l[h])
 
 
 def _state_at(fit: HelixFit, s_t: np.ndarray | float = 0.0) -> TrackStates:
@@ -240,13 +243,6 @@ def _state_at(fit: HelixFit, s_t: np.ndarray | float = 0.0) -> TrackStates:
     )
 
 
-def _lagrange(s_fit: np.ndarray, s_t: np.ndarray) -> np.ndarray:
-    """Weights (N, 3) of a parabola through three abscissae ``s_fit`` (N, 3) evaluated at ``s_t`` (N,)."""
-    s_fit = np.ascontiguousarray(s_fit, dtype=np.float64)
-    _, (st,) = flat_arrays(np.broadcast_to(s_t, s_fit.shape[:1]))
-    return _lagrange_rows(s_fit, st)
-
-
 @njit(cache=True, error_model="numpy")
 def _lagrange1(s0: float, s1: float, s2: float, s_t: float) -> tuple[float, float, float]:
     """:func:`_lagrange` of one parabola (compiled; the one implementation)."""
@@ -259,14 +255,6 @@ def _lagrange1(s0: float, s1: float, s2: float, s_t: float) -> tuple[float, floa
                 den = 1e-6 if abs(den) < 1e-6 else den
                 w[i] *= (s_t - s[j]) / den
     return w[0], w[1], w[2]
-
-
-@njit(cache=True, error_model="numpy")
-def _lagrange_rows(s_fit: np.ndarray, s_t: np.ndarray) -> np.ndarray:
-    out = np.empty((len(s_t), 3))
-    for n in range(len(s_t)):
-        out[n, 0], out[n, 1], out[n, 2] = _lagrange1(s_fit[n, 0], s_fit[n, 1], s_fit[n, 2], s_t[n])
-    return out
 
 
 @njit(cache=True, error_model="numpy")
@@ -401,56 +389,127 @@ def _predict(
         )
         pts = Crossings.concatenate([look.pts, more])
         pts = pts.take(track_path_order(pts.track, pts.s))
-    road = pts.track
     s_fit = np.stack([path_to(first), path_to(mid), path_to(last)], axis=1)
-    # paths from the PCA, wherever the propagation started
-    s_pt = pts.s + s_start[road] * inv_sin[road]
+    # paths from the PCA, wherever the propagation started, and the windows' errors
+    s_pt, sig_t, sig_l = _window_errors(
+        pts.track,
+        pts.surface,
+        pts.x,
+        pts.y,
+        pts.dx,
+        pts.dy,
+        pts.dz,
+        pts.p,
+        pts.s,
+        pts.cos_incidence,
+        np.ascontiguousarray(s_start, np.float64),
+        inv_sin,
+        cot,
+        s_fit,
+        np.stack([first, mid, last], axis=1),
+        sp.sigma_t,
+        sp.sigma_l,
+        sp.disk,
+        sp.surface,
+        info.x_over_x0,
+        info.disk,
+    )
     pts = Crossings(**{**pts.__dict__, "s": s_pt})
-    # extrapolation error of the seed (three-point Lagrange weights)
-    lw = _lagrange(s_fit[road], s_pt)
-    trio = np.stack([first, mid, last], axis=1)[road]
-    var_t = ((lw * sp.sigma_t[trio]) ** 2).sum(axis=1)
-    var_l = ((lw * _sigma_z(sp, trio)) ** 2).sum(axis=1)
-    # scattering at the seed's middle and last hits, and on every surface crossed after
-    # the last, over the lever arm to the point (kinks inside the seed are in its fit)
-    p = np.maximum(pts.p, 0.05)
-    th_pt = highland_theta0(
-        p, info.x_over_x0[pts.surface] / np.maximum(pts.cos_incidence, 0.05), beta=1.0
-    )
-
-    # x/X0 / sin(theta) at every hit, disks too: on a disk that overstates the material by
-    # |cot theta| (2.4x at eta 2.5), kept on purpose: the windows have no term yet for the
-    # field model's and the local refit's errors in the endcaps, and the physical factor
-    # (hepml.detector.scattering.track_x0, as the seeding uses) measured 6% less efficiency
-    # at 1.5 < |eta| < 2 and a TrackML score 0.03-0.04 lower, on simulated and real events.
-    def crossed(i: np.ndarray) -> np.ndarray:
-        return track_x0(info.x_over_x0[sp.surface[i]], cot[road], False)
-
-    th_mid = highland_theta0(p, crossed(trio[:, 1]), beta=1.0)
-    th_last = highland_theta0(p, crossed(trio[:, 2]), beta=1.0)
-    ms2 = (th_mid * (s_pt - s_fit[road, 1])) ** 2 + (
-        th_last * np.maximum(s_pt - s_fit[road, 2], 0.0)
-    ) ** 2
-    t2 = np.where(s_pt > s_fit[road, 2] + 1.0, th_pt**2, 0.0)
-    start = np.r_[True, road[1:] != road[:-1]]
-    grp = np.cumsum(start) - 1
-    c0 = _excl_cumsum(t2, grp)
-    c1 = _excl_cumsum(t2 * s_pt, grp)
-    c2 = _excl_cumsum(t2 * s_pt * s_pt, grp)
-    ms2 = ms2 + np.maximum(c0 * s_pt * s_pt - 2.0 * c1 * s_pt + c2, 0.0)
-    disk = info.disk[pts.surface]
-    r_pt = np.maximum(np.hypot(pts.x, pts.y), 1e-3)
-    sin_t = np.maximum(np.hypot(pts.dx, pts.dy), 1e-3)
-    # a barrel layer crossed at angle alpha to the radial direction stretches r*phi by 1/cos(alpha)
-    cos_a = np.clip(np.abs(pts.x * pts.dx + pts.y * pts.dy) / r_pt / sin_t, 0.2, 1.0)
-    cos_t = np.maximum(np.abs(pts.dz), 0.05)
-    sig_t = np.sqrt(var_t + ms2) / np.where(disk, 1.0, cos_a)
-    sig_l = np.where(
-        disk,
-        np.sqrt(var_l / np.maximum((pts.dz / sin_t) ** 2, 1e-6) + ms2 / cos_t**2),
-        np.sqrt(var_l + ms2 / sin_t**2),
-    )
     return _Predictions(pts, sig_t, sig_l, fit, s_fit, path_to), new_look
+
+
+@njit(cache=True, error_model="numpy")
+def _window_errors(
+    road: np.ndarray,
+    surface: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    dz: np.ndarray,
+    p_: np.ndarray,
+    s: np.ndarray,
+    cos_incidence: np.ndarray,
+    s_start: np.ndarray,
+    inv_sin: np.ndarray,
+    cot: np.ndarray,
+    s_fit: np.ndarray,
+    trio: np.ndarray,
+    sigma_t: np.ndarray,
+    sigma_l: np.ndarray,
+    disk_hit: np.ndarray,
+    surface_hit: np.ndarray,
+    x_over_x0: np.ndarray,
+    disk_surface: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The path from the PCA of every surface point of the seeds' helices (by seed, then
+    path) and the errors of the prediction there, across (r*phi) and along the surface:
+    the seed fit's extrapolation (three-point Lagrange weights of its first, middle and
+    last hit, times their resolution) and the Highland scattering at the seed's middle and
+    last hits and on every surface crossed after the last, over the lever arm to the point
+    (kinks inside the seed are in its fit), projected onto the surface.
+
+    The scattering material is x/X0 / sin(theta) at every hit, disks too: on a disk that
+    overstates the material by |cot theta| (2.4x at eta 2.5), kept on purpose: the windows
+    have no term yet for the field model's and the local refit's errors in the endcaps, and
+    the physical factor (hepml.detector.scattering.track_x0, as the seeding uses) measured 6%
+    less efficiency at 1.5 < |eta| < 2 and a TrackML score 0.03-0.04 lower, on simulated and
+    real events."""
+    n = len(road)
+    s_pt = np.empty(n)
+    sig_t = np.empty(n)
+    sig_l = np.empty(n)
+    # sums over the surfaces before each point of its seed (a running sum over all points,
+    # less its value where the seed's points begin)
+    c = np.zeros(3)
+    before = np.zeros(3)
+    for i in range(n):
+        rd = road[i]
+        if i == 0 or rd != road[i - 1]:
+            before[:] = c
+        sp_i = s[i] + s_start[rd] * inv_sin[rd]
+        s_pt[i] = sp_i
+        s0, s1, s2 = s_fit[rd, 0], s_fit[rd, 1], s_fit[rd, 2]
+        lw = _lagrange1(s0, s1, s2, sp_i)
+        var_t = 0.0
+        var_l = 0.0
+        for j in range(3):
+            h = trio[rd, j]
+            e = lw[j] * sigma_t[h]
+            var_t = e * e if j == 0 else var_t + e * e
+            e = lw[j] * (_DISK_COT * sigma_l[h] if disk_hit[h] else sigma_l[h])  # _sigma_z
+            var_l = e * e if j == 0 else var_l + e * e
+        p = np.maximum(p_[i], 0.05)
+        th_pt = highland1(p, x_over_x0[surface[i]] / np.maximum(cos_incidence[i], 0.05), 1.0, 1.0)
+        th_mid = highland1(
+            p, track_x01(x_over_x0[surface_hit[trio[rd, 1]]], cot[rd], False), 1.0, 1.0
+        )
+        th_last = highland1(
+            p, track_x01(x_over_x0[surface_hit[trio[rd, 2]]], cot[rd], False), 1.0, 1.0
+        )
+        e1 = th_mid * (sp_i - s1)
+        e2 = th_last * np.maximum(sp_i - s2, 0.0)
+        ms2 = e1 * e1 + e2 * e2
+        t2 = th_pt * th_pt if sp_i > s2 + 1.0 else 0.0
+        v = (t2, t2 * sp_i, t2 * sp_i * sp_i)
+        cc = np.empty(3)
+        for j in range(3):
+            c[j] += v[j]
+            cc[j] = c[j] - v[j] - before[j]
+        ms2 = ms2 + np.maximum(cc[0] * sp_i * sp_i - 2.0 * cc[1] * sp_i + cc[2], 0.0)
+        on_disk = disk_surface[surface[i]]
+        r_pt = np.maximum(math.hypot(x[i], y[i]), 1e-3)
+        sin_t = np.maximum(math.hypot(dx[i], dy[i]), 1e-3)
+        # a barrel layer crossed at angle alpha to the radial direction stretches r*phi by 1/cos(alpha)
+        cos_a = np.minimum(np.maximum(abs(x[i] * dx[i] + y[i] * dy[i]) / r_pt / sin_t, 0.2), 1.0)
+        cos_t = np.maximum(abs(dz[i]), 0.05)
+        sig_t[i] = math.sqrt(var_t + ms2) / (1.0 if on_disk else cos_a)
+        if on_disk:
+            e = dz[i] / sin_t
+            sig_l[i] = math.sqrt(var_l / np.maximum(e * e, 1e-6) + ms2 / (cos_t * cos_t))
+        else:
+            sig_l[i] = math.sqrt(var_l + ms2 / (sin_t * sin_t))
+    return s_pt, sig_t, sig_l
 
 
 @dataclass
@@ -879,15 +938,6 @@ def _element_order(
                 order[at] = n_m + j
                 out += 1
     return order
-
-
-def _excl_cumsum(v: np.ndarray, grp: np.ndarray) -> np.ndarray:
-    """Cumulative sum of ``v`` within runs of equal ``grp`` (sorted), excluding the element itself."""
-    c = np.cumsum(v)
-    start = np.r_[True, grp[1:] != grp[:-1]]
-    base = np.maximum.accumulate(np.where(start, np.arange(len(v)), 0))
-    before = np.where(base > 0, c[base - 1], 0.0)
-    return c - v - before
 
 
 def _rank_in_group(group: np.ndarray) -> np.ndarray:
@@ -1319,7 +1369,9 @@ def _chi2_rows(
         for j in range(3):
             e = lw[j] * sigma_t[trio[j]]
             var_t = e * e if j == 0 else var_t + e * e
-            e = lw[j] * (4.0 * sigma_l[trio[j]] if disk[trio[j]] else sigma_l[trio[j]])
+            e = lw[j] * (
+                _DISK_COT * sigma_l[trio[j]] if disk[trio[j]] else sigma_l[trio[j]]
+            )  # _sigma_z
             var_l = e * e if j == 0 else var_l + e * e
         p = pt[f] * math.sqrt(1.0 + cot_f * cot_f)
         p = 1.0 if p != p else _finite(p)
