@@ -137,9 +137,16 @@ def _arc_from_chord(chord: np.ndarray, rho: np.ndarray) -> np.ndarray:
 def arc_from_chord1(chord: float, rho: float) -> float:
     """:func:`_arc_from_chord` of one chord (compiled; the one implementation)."""
     u = np.minimum(0.5 * abs(rho) * chord, 1.0)
+    return arc_of_asin1(chord, u, math.asin(u) if u >= 1e-4 else 0.0)
+
+
+@njit(cache=True, error_model="numpy")
+def arc_of_asin1(chord: float, u: float, asin_u: float) -> float:
+    """:func:`arc_from_chord1` given u = min(|rho| chord / 2, 1) and asin(u) (a caller that
+    has the arcsine already): chord asin(u) / u, or its series below u = 1e-4."""
     if u < 1e-4:
         return chord * (1.0 + u * u / 6.0)
-    return chord * (math.asin(u) / u)
+    return chord * (asin_u / u)
 
 
 @njit(cache=True, error_model="numpy")

@@ -1303,7 +1303,10 @@ def _chi2_rows(
     k = last_hits.shape[1]
     out = np.empty(len(c))
     s_h = np.empty(k)
+    s_raw = np.empty(k)
     order = np.empty(k, np.int64)
+    trio = (0, 0, 0)
+    s_fit = (0.0, 0.0, 0.0)
     for i in range(len(c)):
         f, ci = fit_of[i], c[i]
         rho_f, phi_f, d0_f, z0_f, cot_f = rho[f], phi0[f], d0[f], z0[f], cot_raw[f]
@@ -1311,31 +1314,35 @@ def _chi2_rows(
         st, sl = sigma_t[ci], sigma_l[ci]
         cot = _finite(cot_f)
         inv_sin = math.sqrt(1.0 + cot * cot)
-        # signed 3D path of the fit's hits and of the candidate from the PCA
+        # the fit's hits by path (the same for the next candidates of this fit and hits)
+        same = i > 0 and f == fit_of[i - 1] and n_hit[i] == n_hit[i - 1]
         for j in range(k):
-            hj = last_hits[i, j]
-            s_h[j] = arc_length1(x[hj], y[hj], rho_f, phi_f, d0_f) * inv_sin if hj >= 0 else np.inf
-            if s_h[j] != s_h[j]:
-                s_h[j] = np.inf
-            # stable insertion sort of the hits by path
-            m = j
-            while m > 0 and s_h[order[m - 1]] > s_h[j]:
-                order[m] = order[m - 1]
-                m -= 1
-            order[m] = j
+            same = same and last_hits[i, j] == last_hits[i - 1, j]
+        if not same:
+            # signed 3D path of the fit's hits from the PCA
+            for j in range(k):
+                hj = last_hits[i, j]
+                s_raw[j] = (
+                    arc_length1(x[hj], y[hj], rho_f, phi_f, d0_f) * inv_sin if hj >= 0 else 0.0
+                )
+                s_h[j] = s_raw[j] if hj >= 0 and s_raw[j] == s_raw[j] else np.inf
+                # stable insertion sort of the hits by path
+                m = j
+                while m > 0 and s_h[order[m - 1]] > s_h[j]:
+                    order[m] = order[m - 1]
+                    m -= 1
+                order[m] = j
+            n = max(n_hit[i], 1)
+            i_first, i_mid, i_last = order[0], order[(n - 1) // 2], order[n - 1]
+            trio = (
+                max(last_hits[i, i_first], 0),
+                max(last_hits[i, i_mid], 0),
+                max(last_hits[i, i_last], 0),
+            )
+            # (NaN to number: absent hits at 0)
+            s_fit = (_finite(s_raw[i_first]), _finite(s_raw[i_mid]), _finite(s_raw[i_last]))
+        # and of the candidate
         s_c = arc_length1(x[ci], y[ci], rho_f, phi_f, d0_f) * inv_sin
-        n = max(n_hit[i], 1)
-        i_first, i_mid, i_last = order[0], order[(n - 1) // 2], order[n - 1]
-        trio = (
-            max(last_hits[i, i_first], 0),
-            max(last_hits[i, i_mid], 0),
-            max(last_hits[i, i_last], 0),
-        )
-        s_fit = (
-            _path_of(last_hits[i, i_first], x, y, rho_f, phi_f, d0_f, inv_sin),
-            _path_of(last_hits[i, i_mid], x, y, rho_f, phi_f, d0_f, inv_sin),
-            _path_of(last_hits[i, i_last], x, y, rho_f, phi_f, d0_f, inv_sin),
-        )
         lw = _lagrange1(s_fit[0], s_fit[1], s_fit[2], s_c)
         beyond = s_c > s_fit[2]
         if beyond and field_correction:
@@ -1408,16 +1415,6 @@ def _chi2_rows(
         chi2 = a * a + b * b
         out[i] = _BIG_CHI2 if n_hit[i] < 3 or not np.isfinite(chi2) else chi2
     return out
-
-
-@njit(cache=True, error_model="numpy")
-def _path_of(
-    h: int, x: np.ndarray, y: np.ndarray, rho: float, phi0: float, d0: float, inv_sin: float
-) -> float:
-    """3D path from the PCA of fitted hit ``h`` (-1: none -> 0, as NaN to number)."""
-    if h < 0:
-        return 0.0
-    return _finite(arc_length1(x[h], y[h], rho, phi0, d0) * inv_sin)
 
 
 def _chi2_to_fit(

@@ -52,7 +52,7 @@ from hepml.detector.constants import GEV_PER_T_MM
 from hepml.detector.navigation import layer_graph
 from hepml.detector.scattering import highland1, track_x01
 from hepml.errors import HepmlError
-from hepml.reco.fit import arc_from_chord1
+from hepml.reco.fit import arc_from_chord1, arc_of_asin1
 from hepml.reco.spacepoints import SpacePoints, grown, query_one, wrap_phi1
 
 #: margin (mm) of the doublet windows on top of the envelope: resolution and scattering
@@ -275,8 +275,9 @@ class _Doublets:
     cot: np.ndarray
     p: np.ndarray  # momentum for the windows: the circle's, 20% low, at least 0.8 min_pt
     sigma_d0_mm: float = 0.0  # a spread of |d0| the third point's window covers (displaced tracks)
-    #: Highland widths at a and at b (at ``p``), computed once (:func:`_kernel_args`)
-    theta0: tuple[np.ndarray, np.ndarray] | None = None
+    #: Highland widths at a and at b (at ``p``) and asin(kappa r_b / 2), computed once
+    #: (:func:`_kernel_args`)
+    terms: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def of(
@@ -384,6 +385,7 @@ def _third_rows(
     cot: np.ndarray,
     th_a: np.ndarray,
     th_b: np.ndarray,
+    asin_b: np.ndarray,
     sigma_d0: float,
     keys: np.ndarray,
     ptr: np.ndarray,
@@ -446,6 +448,7 @@ def _third_rows(
             cot,
             th_a,
             th_b,
+            asin_b,
             sigma_d0,
             row,
             r_c,
@@ -494,6 +497,7 @@ def _third_rows(
                 cot,
                 th_a,
                 th_b,
+                asin_b,
                 sigma_d0,
                 row,
                 buf_c[j],
@@ -537,9 +541,11 @@ def _predict(
 def _kernel_args(sp: SpacePoints, d: _Doublets, info: _SurfaceInfo) -> tuple[Any, ...]:
     """The arrays :func:`_predict1`'s callers read: space points, doublets, and the Highland
     width of each doublet's scattering at a and at b (at the doublet's momentum)."""
-    if d.theta0 is None:
-        d.theta0 = _doublet_theta0(sp.surface, sp.disk, info.x_over_x0, d.a, d.b, d.cot, d.p)
-    th_a, th_b = d.theta0
+    if d.terms is None:
+        d.terms = _doublet_terms(
+            sp.r, sp.surface, sp.disk, info.x_over_x0, d.a, d.b, d.kappa, d.cot, d.p
+        )
+    th_a, th_b, asin_b = d.terms
     return (
         sp.r,
         sp.phi,
@@ -555,27 +561,31 @@ def _kernel_args(sp: SpacePoints, d: _Doublets, info: _SurfaceInfo) -> tuple[Any
         d.cot,
         th_a,
         th_b,
+        asin_b,
         float(d.sigma_d0_mm),
     )
 
 
 @njit(cache=True, error_model="numpy")
-def _doublet_theta0(
+def _doublet_terms(
+    r: np.ndarray,
     surface: np.ndarray,
     disk: np.ndarray,
     x_over_x0: np.ndarray,
     da: np.ndarray,
     db: np.ndarray,
+    kappa: np.ndarray,
     cot: np.ndarray,
     p: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Highland widths of the doublets' scattering in a's and b's material."""
-    th_a, th_b = np.empty(len(da)), np.empty(len(da))
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each doublet's Highland widths in a's and b's material and asin(kappa r_b / 2)."""
+    th_a, th_b, asin_b = np.empty(len(da)), np.empty(len(da)), np.empty(len(da))
     for i in range(len(da)):
         a, b = da[i], db[i]
         th_a[i] = highland1(p[i], track_x01(x_over_x0[surface[a]], cot[i], disk[a]), 1.0, 1.0)
         th_b[i] = highland1(p[i], track_x01(x_over_x0[surface[b]], cot[i], disk[b]), 1.0, 1.0)
-    return th_a, th_b
+        asin_b[i] = math.asin(np.minimum(np.maximum(0.5 * kappa[i] * r[b], -1.0), 1.0))
+    return th_a, th_b, asin_b
 
 
 @njit(cache=True, error_model="numpy")
@@ -594,6 +604,7 @@ def _predict1(
     cot_: np.ndarray,
     th_a_: np.ndarray,
     th_b_: np.ndarray,
+    asin_b_: np.ndarray,
     sigma_d0: float,
     row: int,
     r_t: float,
@@ -604,9 +615,12 @@ def _predict1(
     k = kappa[row]
     b = db[row]
     a = da[row]
-    asin_b = math.asin(np.minimum(np.maximum(0.5 * k * r[b], -1.0), 1.0))
-    phi_t = phi[b] - (math.asin(np.minimum(np.maximum(0.5 * k * r_t, -1.0), 1.0)) - asin_b)
-    s_t = arc_from_chord1(r_t, k)
+    asin_b = asin_b_[row]  # asin(k r_b / 2), clipped
+    asin_t = math.asin(np.minimum(np.maximum(0.5 * k * r_t, -1.0), 1.0))
+    phi_t = phi[b] - (asin_t - asin_b)
+    # the arc to r_t: arc_from_chord1(r_t, k), whose arcsine is |asin_t| (r_t >= 0)
+    u = np.minimum(0.5 * abs(k) * r_t, 1.0)
+    s_t = arc_of_asin1(r_t, u, abs(asin_t)) if r_t >= 0 else arc_from_chord1(r_t, k)
     cot = cot_[row]
     s_a, s_b = s_a_[row], s_b_[row]
     z_t = z[b] + cot * (s_t - s_b)
@@ -662,6 +676,7 @@ def _predict_rows(
     cot: np.ndarray,
     th_a: np.ndarray,
     th_b: np.ndarray,
+    asin_b: np.ndarray,
     sigma_d0: float,
     rows: np.ndarray,
     r_t: np.ndarray,
@@ -687,6 +702,7 @@ def _predict_rows(
             cot,
             th_a,
             th_b,
+            asin_b,
             sigma_d0,
             rows[i],
             r_t[i],
@@ -710,6 +726,7 @@ def _pull1(
     cot: np.ndarray,
     th_a: np.ndarray,
     th_b: np.ndarray,
+    asin_b: np.ndarray,
     sigma_d0: float,
     row: int,
     ci: int,
@@ -742,6 +759,7 @@ def _pull1(
         cot,
         th_a,
         th_b,
+        asin_b,
         sigma_d0,
         row,
         r_t,
