@@ -1310,7 +1310,6 @@ def _chi2_rows(
     for i in range(len(c)):
         f, ci = fit_of[i], c[i]
         rho_f, phi_f, d0_f, z0_f, cot_f = rho[f], phi0[f], d0[f], z0[f], cot_raw[f]
-        rt, rl = _residual1(rho_f, phi_f, d0_f, z0_f, cot_f, disk[ci], r[ci], phi[ci], z[ci])
         st, sl = sigma_t[ci], sigma_l[ci]
         cot = _finite(cot_f)
         inv_sin = math.sqrt(1.0 + cot * cot)
@@ -1345,7 +1344,7 @@ def _chi2_rows(
         s_c = arc_length1(x[ci], y[ci], rho_f, phi_f, d0_f) * inv_sin
         lw = _lagrange1(s_fit[0], s_fit[1], s_fit[2], s_c)
         beyond = s_c > s_fit[2]
-        if beyond and field_correction:
+        if beyond and field_correction:  # the prediction follows the field
             rt, rl = _field_corrected1(
                 rho_f,
                 phi_f,
@@ -1371,6 +1370,8 @@ def _chi2_rows(
                 n_z,
                 grid,
             )
+        else:  # the fitted helix at the point's own radius or z
+            rt, rl = _residual1(rho_f, phi_f, d0_f, z0_f, cot_f, disk[ci], r[ci], phi[ci], z[ci])
         var_t = 0.0
         var_l = 0.0
         for j in range(3):
