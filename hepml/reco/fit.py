@@ -171,8 +171,13 @@ def arc_length(
 
 @njit(cache=True, error_model="numpy")
 def arc_length1(x: float, y: float, rho: float, phi0: float, d0: float) -> float:
-    """:func:`arc_length` of one point (compiled; the one implementation)."""
-    sp, cp = math.sin(phi0), math.cos(phi0)
+    """:func:`arc_length` of one point (compiled)."""
+    return arc_length_sc(x, y, rho, math.sin(phi0), math.cos(phi0), d0)
+
+
+@njit(cache=True, error_model="numpy")
+def arc_length_sc(x: float, y: float, rho: float, sp: float, cp: float, d0: float) -> float:
+    """:func:`arc_length1` given sin(phi0), cos(phi0) (the one implementation)."""
     dx = x - d0 * sp
     dy = y + d0 * cp
     chord = math.hypot(dx, dy)
@@ -205,8 +210,14 @@ def circle_residual(
 
 @njit(cache=True, error_model="numpy")
 def circle_residual1(x: float, y: float, rho: float, phi0: float, d0: float) -> float:
-    """:func:`circle_residual` of one point (compiled; the one implementation)."""
-    f = 0.5 * rho * (x * x + y * y) - (1.0 + rho * d0) * (x * math.sin(phi0) - y * math.cos(phi0))
+    """:func:`circle_residual` of one point (compiled)."""
+    return circle_residual_sc(x, y, rho, math.sin(phi0), math.cos(phi0), d0)
+
+
+@njit(cache=True, error_model="numpy")
+def circle_residual_sc(x: float, y: float, rho: float, sp: float, cp: float, d0: float) -> float:
+    """:func:`circle_residual1` given sin(phi0), cos(phi0) (the one implementation)."""
+    f = 0.5 * rho * (x * x + y * y) - (1.0 + rho * d0) * (x * sp - y * cp)
     f = f + 0.5 * rho * d0 * d0 + d0
     return 2.0 * f / (1.0 + math.sqrt(np.maximum(1.0 + 2.0 * rho * f, 0.0)))
 
@@ -327,11 +338,12 @@ def _fit_rows(
         rho = 2.0 * kappa / root
         d0 = 2.0 * delta / (1.0 + root)
         phi = math.atan2(math.sin(phi), math.cos(phi))
+        s_phi, c_phi = math.sin(phi), math.cos(phi)
         # s-z line: z = z0 + cot * s
         swz = swzs = swzz = 0.0
         for j in range(k):
             m = mask[i, j]
-            s[j] = arc_length1(x[i, j], y[i, j], rho, phi, d0) if m else 0.0
+            s[j] = arc_length_sc(x[i, j], y[i, j], rho, s_phi, c_phi, d0) if m else 0.0
             wz = 1.0 / (sz[i, j] * sz[i, j]) if m else 0.0
             swz += wz
             swzs += wz * s[j]
@@ -352,7 +364,7 @@ def _fit_rows(
             m = mask[i, j]
             wj = 1.0 / (sr[i, j] * sr[i, j]) if m else 0.0
             wz = 1.0 / (sz[i, j] * sz[i, j]) if m else 0.0
-            e_xy = circle_residual1(x[i, j], y[i, j], rho, phi, d0) if m else 0.0
+            e_xy = circle_residual_sc(x[i, j], y[i, j], rho, s_phi, c_phi, d0) if m else 0.0
             e_z = z[i, j] - (z0 + cot * s[j]) if m else 0.0
             chi2_xy += wj * e_xy * e_xy
             chi2_z += wz * e_z * e_z

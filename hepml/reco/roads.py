@@ -63,7 +63,7 @@ from hepml.features.roads import N_FEATURES, road_features
 from hepml.reco.fit import (
     HelixFit,
     arc_length,
-    arc_length1,
+    arc_length_sc,
     at_arc1,
     fit_helix,
     on_cylinder1,
@@ -1313,6 +1313,7 @@ def _chi2_rows(
         st, sl = sigma_t[ci], sigma_l[ci]
         cot = _finite(cot_f)
         inv_sin = math.sqrt(1.0 + cot * cot)
+        s_phi, c_phi = math.sin(phi_f), math.cos(phi_f)
         # the fit's hits by path (the same for the next candidates of this fit and hits)
         same = i > 0 and f == fit_of[i - 1] and n_hit[i] == n_hit[i - 1]
         for j in range(k):
@@ -1322,7 +1323,9 @@ def _chi2_rows(
             for j in range(k):
                 hj = last_hits[i, j]
                 s_raw[j] = (
-                    arc_length1(x[hj], y[hj], rho_f, phi_f, d0_f) * inv_sin if hj >= 0 else 0.0
+                    arc_length_sc(x[hj], y[hj], rho_f, s_phi, c_phi, d0_f) * inv_sin
+                    if hj >= 0
+                    else 0.0
                 )
                 s_h[j] = s_raw[j] if hj >= 0 and s_raw[j] == s_raw[j] else np.inf
                 # stable insertion sort of the hits by path
@@ -1341,7 +1344,7 @@ def _chi2_rows(
             # (NaN to number: absent hits at 0)
             s_fit = (_finite(s_raw[i_first]), _finite(s_raw[i_mid]), _finite(s_raw[i_last]))
         # and of the candidate
-        s_c = arc_length1(x[ci], y[ci], rho_f, phi_f, d0_f) * inv_sin
+        s_c = arc_length_sc(x[ci], y[ci], rho_f, s_phi, c_phi, d0_f) * inv_sin
         lw = _lagrange1(s_fit[0], s_fit[1], s_fit[2], s_c)
         beyond = s_c > s_fit[2]
         if beyond and field_correction:  # the prediction follows the field
