@@ -257,9 +257,27 @@ def fit_helix(
         raise ValueError(f"fit_helix: x, y, z, mask must share one (N, L) shape, got {x.shape}")
     sr = np.ones_like(x) if sigma_rphi is None else np.asarray(sigma_rphi, dtype=np.float64)
     sz = np.ones_like(x) if sigma_z is None else np.asarray(sigma_z, dtype=np.float64)
-    c = np.ascontiguousarray
+    n, k = x.shape
+    idx = np.where(mask, np.arange(n * k).reshape(n, k), -1)
+    xf, yf, zf, srf, szf = (
+        np.ascontiguousarray(np.broadcast_to(a, x.shape)).ravel() for a in (x, y, z, sr, sz)
+    )
+    return fit_helix_points(xf, yf, zf, srf, szf, idx, bfield_T)
+
+
+def fit_helix_points(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    sigma_rphi: np.ndarray,
+    sigma_z: np.ndarray,
+    rows: np.ndarray,
+    bfield_T: float | np.ndarray,
+) -> HelixFit:
+    """:func:`fit_helix` of rows of points: ``rows`` (N, L) index the points ``x, y, z`` and
+    their resolutions (all (P,)), -1 where a row has no hit."""
     rho, phi, d0, z0, cot, chi2, n_hits = _fit_rows(
-        c(x), c(y), c(z), c(mask), c(np.broadcast_to(sr, x.shape)), c(np.broadcast_to(sz, x.shape))
+        x, y, z, sigma_rphi, sigma_z, np.ascontiguousarray(rows, dtype=np.int64)
     )
     ndf = np.maximum(2 * n_hits - 5, 0)
     return _from_perigee(rho, phi, d0, z0, cot, bfield_T, chi2, ndf, n_hits)
@@ -267,12 +285,12 @@ def fit_helix(
 
 @njit(cache=True, error_model="numpy")
 def _fit_rows(
-    x: np.ndarray,
-    y: np.ndarray,
-    z: np.ndarray,
-    mask: np.ndarray,
-    sr: np.ndarray,
-    sz: np.ndarray,
+    x_: np.ndarray,
+    y_: np.ndarray,
+    z_: np.ndarray,
+    sr_: np.ndarray,
+    sz_: np.ndarray,
+    rows: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`fit_helix` of every row (compiled): ``(rho, phi0, d0, z0, cot, chi2, n_hits)``.
 
@@ -280,12 +298,23 @@ def _fit_rows(
     means of x, y, r^2 and their covariances C give phi (modulo pi), oriented from the
     innermost to the outermost hit, then rho and d0); the s-z line a weighted least-squares
     line at the hits' arc lengths. Sums run over the hits in order."""
-    n, k = x.shape
+    n, k = rows.shape
+    x = np.empty(k)
+    y = np.empty(k)
+    z = np.empty(k)
+    sr = np.empty(k)
+    sz = np.empty(k)
+    mask = np.empty(k, np.bool_)
     rho_o, phi_o, d0_o = np.empty(n), np.empty(n), np.empty(n)
     z0_o, cot_o, chi2_o = np.empty(n), np.empty(n), np.empty(n)
     nh_o = np.empty(n, np.int64)
     s = np.empty(k)
     for i in range(n):
+        for j in range(k):
+            h = rows[i, j]
+            mask[j] = h >= 0
+            if h >= 0:
+                x[j], y[j], z[j], sr[j], sz[j] = x_[h], y_[h], z_[h], sr_[h], sz_[h]
         # Karimaki's sums
         sw = 0.0
         sx = sy = sr2 = sxx = sxy = syy = sxr = syr = srr = 0.0
@@ -293,10 +322,10 @@ def _fit_rows(
         i_out = i_in = 0
         big, small = -np.inf, np.inf
         for j in range(k):
-            m = mask[i, j]
-            xj = x[i, j] if m else 0.0
-            yj = y[i, j] if m else 0.0
-            wj = 1.0 / (sr[i, j] * sr[i, j]) if m else 0.0
+            m = mask[j]
+            xj = x[j] if m else 0.0
+            yj = y[j] if m else 0.0
+            wj = 1.0 / (sr[j] * sr[j]) if m else 0.0
             r2 = xj * xj + yj * yj
             n_hit += 1 if m else 0
             sw += wj
@@ -325,10 +354,10 @@ def _fit_rows(
         q2 = crr * (cxx - cyy) - cxr * cxr + cyr * cyr
         phi = 0.5 * math.atan2(2.0 * q1, q2)
         # orient phi along the motion: from the innermost to the outermost hit
-        x_out = x[i, i_out] if mask[i, i_out] else 0.0
-        x_in = x[i, i_in] if mask[i, i_in] else 0.0
-        y_out = y[i, i_out] if mask[i, i_out] else 0.0
-        y_in = y[i, i_in] if mask[i, i_in] else 0.0
+        x_out = x[i_out] if mask[i_out] else 0.0
+        x_in = x[i_in] if mask[i_in] else 0.0
+        y_out = y[i_out] if mask[i_out] else 0.0
+        y_in = y[i_in] if mask[i_in] else 0.0
         if (x_out - x_in) * math.cos(phi) + (y_out - y_in) * math.sin(phi) < 0.0:
             phi = phi + np.pi
         sp, cp = math.sin(phi), math.cos(phi)
@@ -342,30 +371,30 @@ def _fit_rows(
         # s-z line: z = z0 + cot * s
         swz = swzs = swzz = 0.0
         for j in range(k):
-            m = mask[i, j]
-            s[j] = arc_length_sc(x[i, j], y[i, j], rho, s_phi, c_phi, d0) if m else 0.0
-            wz = 1.0 / (sz[i, j] * sz[i, j]) if m else 0.0
+            m = mask[j]
+            s[j] = arc_length_sc(x[j], y[j], rho, s_phi, c_phi, d0) if m else 0.0
+            wz = 1.0 / (sz[j] * sz[j]) if m else 0.0
             swz += wz
             swzs += wz * s[j]
-            swzz += wz * (z[i, j] if m else 0.0)
+            swzz += wz * (z[j] if m else 0.0)
         ms = swzs / swz
         mz = swzz / swz
         vss = vsz = 0.0
         for j in range(k):
-            m = mask[i, j]
-            wz = 1.0 / (sz[i, j] * sz[i, j]) if m else 0.0
+            m = mask[j]
+            wz = 1.0 / (sz[j] * sz[j]) if m else 0.0
             ds = s[j] - ms
             vss += wz * (ds * ds)
-            vsz += wz * ds * ((z[i, j] if m else 0.0) - mz)
+            vsz += wz * ds * ((z[j] if m else 0.0) - mz)
         cot = vsz / vss
         z0 = mz - cot * ms
         chi2_xy = chi2_z = 0.0
         for j in range(k):
-            m = mask[i, j]
-            wj = 1.0 / (sr[i, j] * sr[i, j]) if m else 0.0
-            wz = 1.0 / (sz[i, j] * sz[i, j]) if m else 0.0
-            e_xy = circle_residual_sc(x[i, j], y[i, j], rho, s_phi, c_phi, d0) if m else 0.0
-            e_z = z[i, j] - (z0 + cot * s[j]) if m else 0.0
+            m = mask[j]
+            wj = 1.0 / (sr[j] * sr[j]) if m else 0.0
+            wz = 1.0 / (sz[j] * sz[j]) if m else 0.0
+            e_xy = circle_residual_sc(x[j], y[j], rho, s_phi, c_phi, d0) if m else 0.0
+            e_z = z[j] - (z0 + cot * s[j]) if m else 0.0
             chi2_xy += wj * e_xy * e_xy
             chi2_z += wz * e_z * e_z
         chi2 = chi2_xy + chi2_z

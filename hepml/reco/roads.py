@@ -65,7 +65,7 @@ from hepml.reco.fit import (
     arc_length,
     arc_length_sc,
     at_arc1,
-    fit_helix,
+    fit_helix_points,
     on_cylinder1,
     on_plane1,
     point_at_arc,
@@ -216,7 +216,7 @@ def _seed_fit(sp: SpacePoints, hits: np.ndarray, det: Detector) -> HelixFit:
     h = np.where(mask, hits, 0)
     last = np.take_along_axis(h, (mask.sum(axis=1) - 1)[:, None], axis=1)[:, 0]
     bz = det.field.bz_axis(sp.z[last])
-    return fit_helix(sp.x[h], sp.y[h], sp.z[h], mask, bz, sp.sigma_t[h], _sigma_z(sp, h))
+    return _fit_points(sp, hits, bz)
 
 
 #: a typical endcap |cot theta|: on disks the s-z fit's resolution is sigma_r times this
@@ -1108,7 +1108,14 @@ def _fit_rows(sp: SpacePoints, det: Detector, rows_hits: np.ndarray) -> HelixFit
     h = np.where(mask, rows_hits, 0)
     last = np.take_along_axis(h, np.maximum(mask.sum(axis=1) - 1, 0)[:, None], axis=1)[:, 0]
     bz = det.field.bz_axis(sp.z[last])
-    return fit_helix(sp.x[h], sp.y[h], sp.z[h], mask, bz, sp.sigma_t[h], _sigma_z(sp, h))
+    return _fit_points(sp, rows_hits, bz)
+
+
+def _fit_points(sp: SpacePoints, rows_hits: np.ndarray, bz: np.ndarray) -> HelixFit:
+    """:func:`hepml.reco.fit.fit_helix` of rows of space points (-1: none): resolution
+    sigma_t across, :func:`_sigma_z` along."""
+    sz = np.where(sp.disk, _DISK_COT * sp.sigma_l, sp.sigma_l)  # _sigma_z of every point
+    return fit_helix_points(sp.x, sp.y, sp.z, sp.sigma_t, sz, rows_hits, bz)
 
 
 def _residuals_to_fit(
