@@ -92,7 +92,9 @@ class SurfaceIndex:
         wb = self._bin(w)
         key = np.concatenate([phi - TWO_PI, phi, phi + TWO_PI]) + 3.0 * np.pi
         key = key + np.tile(wb, 3) * _KEY_STRIDE
-        order = np.argsort(key, kind="stable")
+        order = np.argsort(key)  # the fast sort; the stable one where keys tie (same order)
+        if len(key) > 1 and (key[order[1:]] == key[order[:-1]]).any():
+            order = np.argsort(key, kind="stable")
         self.keys = key[order]
         self.point = np.tile(np.asarray(point, dtype=np.int64), 3)[order]
         self.w = np.tile(w, 3)[order]
