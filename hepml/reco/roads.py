@@ -258,10 +258,9 @@ def _lagrange1(s0: float, s1: float, s2: float, s_t: float) -> tuple[float, floa
 
 
 @njit(cache=True, error_model="numpy")
-def _candidate_residuals1(
+def _candidate_point1(
     disk: bool,
     r: float,
-    phi: float,
     z: float,
     px: float,
     py: float,
@@ -269,17 +268,23 @@ def _candidate_residuals1(
     dx: float,
     dy: float,
     dz: float,
-) -> tuple[float, float]:
-    """Residuals (across, along) of a point (r, phi, z) to the straight-line prediction from
-    (p, d): the line is moved to the point's own radius (barrel) or z (disk)."""
+) -> tuple[float, float, float, float]:
+    """The straight-line prediction from (p, d) moved to a point's own radius r (barrel) or
+    z (disk), and the point's residual along the surface to it: ``(qx, qy, qz, along)``;
+    the residual across is :func:`_candidate_across1`."""
     r0 = np.maximum(math.hypot(px, py), 1e-9)
     drds = (px * dx + py * dy) / r0
     t = (z - pz) / dz if disk else (r - r0) / drds
     t = np.minimum(np.maximum(t, -50.0), 50.0) if np.isfinite(t) else 0.0
     qx, qy, qz = px + t * dx, py + t * dy, pz + t * dz
-    across = r * wrap_phi1(phi - math.atan2(qy, qx))
     along = r - math.hypot(qx, qy) if disk else z - qz
-    return across, along
+    return qx, qy, qz, along
+
+
+@njit(cache=True, error_model="numpy")
+def _candidate_across1(r: float, phi: float, qx: float, qy: float) -> float:
+    """The residual across the track (r dphi) of a point (r, phi) to the prediction q."""
+    return r * wrap_phi1(phi - math.atan2(qy, qx))
 
 
 # --------------------------------------------------------------------------- roads
@@ -682,12 +687,16 @@ def _gather_surface(
                     own = True
             if own:
                 continue
-            a_t, a_l = _candidate_residuals1(
-                disk[ci], r[ci], phi[ci], z[ci], px[qi], py[qi], pz[qi], dx[qi], dy[qi], dz[qi]
+            qx, qy, _, a_l = _candidate_point1(
+                disk[ci], r[ci], z[ci], px[qi], py[qi], pz[qi], dx[qi], dy[qi], dz[qi]
             )
-            st = math.sqrt(sig_t[qi] * sig_t[qi] + sigma_t[ci] * sigma_t[ci])
             sl = math.sqrt(sig_l[qi] * sig_l[qi] + sigma_l[ci] * sigma_l[ci])
-            u, v = a_t / st, a_l / sl
+            v = a_l / sl
+            if v * v > max_chi2:  # chi2 = u^2 + v^2 >= v^2 (exactly, in floating point too)
+                continue
+            a_t = _candidate_across1(r[ci], phi[ci], qx, qy)
+            st = math.sqrt(sig_t[qi] * sig_t[qi] + sigma_t[ci] * sigma_t[ci])
+            u = a_t / st
             chi2 = u * u + v * v
             if not chi2 <= max_chi2:
                 continue
