@@ -26,11 +26,14 @@ from hepml.detector.propagation import (
     _X,
     _Y,
     _Z,
+    Crossings,
     TrackStates,
     _field_step,
     helix_move,
     helix_move_z,
     propagate,
+    propagate_paused,
+    propagate_resumed,
 )
 from hepml.detector.trackml import read_detectors_csv
 
@@ -179,6 +182,25 @@ def test_stepped_propagation_reproduces_the_exact_helix(det: Detector) -> None:
     )
     assert np.quantile(dist, 0.99) < 1e-3 and dist.max() < 1e-2  # mm
     np.testing.assert_allclose(exact.s[ie], stepped.s[is_], atol=1e-2)
+
+
+def test_paused_and_resumed_propagation_is_the_whole_one() -> None:
+    """Stopped after a few surfaces and taken on from there (renumbered), tracks in the
+    solenoid's field cross the same surfaces at the same points as in one propagation."""
+    sol = load_detector(config.validate({}))
+    tracks = _tracks(300, np.geomspace(0.2, 20.0, 300), seed=5)
+    whole = propagate(tracks, sol, max_step_mm=300.0, surfaces_only=True)
+    first, paused, idx = propagate_paused(tracks, sol, 3, max_step_mm=300.0, surfaces_only=True)
+    assert len(idx) > 100 and np.bincount(first.track).max() == 3
+    rest = propagate_resumed(paused, sol, 300.0, surfaces_only=True, track=idx + 1000)
+    assert (rest.track >= 1000).all()
+    both = Crossings.concatenate([first, rest.take(np.arange(len(rest)))])
+    both = Crossings(
+        **{**both.__dict__, "track": np.where(both.track >= 1000, both.track - 1000, both.track)}
+    )
+    both = both.take(np.lexsort((both.s, both.track)))
+    for f in ("track", "surface", "x", "y", "z", "dx", "dy", "dz", "s"):
+        np.testing.assert_array_equal(getattr(both, f), getattr(whole, f))
 
 
 # --------------------------------------------------------------------------- crossings

@@ -87,7 +87,7 @@ def test_circle_predictions_are_exact_without_scattering(uniform):
                 s_c = d.s_b + (sp.z[c] - sp.z[b]) / d.cot
                 r_t = 2.0 * np.sin(0.5 * np.abs(d.kappa) * s_c) / np.abs(d.kappa)
                 np.testing.assert_allclose(r_t, sp.r[c], rtol=1e-6)
-            phi, z, _, _ = S._predict(sp, d, np.array([0]), sp.r[[c]], info, sc, nominal=False)
+            phi, z, _, _ = S._predict(sp, d, np.array([0]), sp.r[[c]], info, sc)
             np.testing.assert_allclose(wrap_phi(phi - sp.phi[c]), 0.0, atol=1e-7)
             np.testing.assert_allclose(z, sp.z[c], atol=1e-4)
             n_checked += 1
@@ -162,14 +162,14 @@ def _third_hit_pulls(ev, skip: bool):
         rows, c, _ = S._third(sp, d, sc, info, scfg, None)
         ok = pid[c] == pid[d.a[rows]]
         rows, c = rows[ok], c[ok]
-        if info.disk[sc]:  # as the seeding's own _pull2: the prediction at c's own z
+        if info.disk[sc]:  # as the seeding's own _pull1: the prediction at c's own z
             k = d.kappa[rows]
             s_c = d.s_b[rows] + (sp.z[c] - sp.z[d.b[rows]]) / d.cot[rows]
             r_t = 2.0 * np.sin(np.clip(0.5 * np.abs(k) * s_c, 0, 0.5 * np.pi)) / np.abs(k)
-            phi, _, st, sl = S._predict(sp, d, rows, r_t, info, sc, nominal=False)
+            phi, _, st, sl = S._predict(sp, d, rows, r_t, info, sc)
             along = sp.r[c] - r_t
         else:
-            phi, z, st, sl = S._predict(sp, d, rows, sp.r[c], info, sc, nominal=False)
+            phi, z, st, sl = S._predict(sp, d, rows, sp.r[c], info, sc)
             along = sp.z[c] - z
         across = sp.r[c] * wrap_phi(sp.phi[c] - phi)
         u = across / np.hypot(st, sp.sigma_t[c])

@@ -9,16 +9,21 @@ half-length ``half_length_mm``) reproduces that fall-off with its exact radial
 component, so that the field is divergence-free (:class:`SolenoidField`).
 
 Fields are evaluated at many points at once: ``field.at(x, y, z)`` returns the
-arrays ``(bx, by, bz)`` in tesla.
+arrays ``(bx, by, bz)`` in tesla. Compiled code (:mod:`hepml.detector.propagation`'s
+numba kernels) reads a field through :func:`field_arrays`, and evaluates it with
+:func:`field_at`, the one implementation of the table lookup.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+from numba import njit
 
+from hepml.detector.arrays import flat_arrays
 from hepml.errors import HepmlError
 
 
@@ -170,29 +175,20 @@ class SolenoidField:
         scale = self.central_T / float(bz0[0])
         br, bz = br * scale, bz * scale
         object.__setattr__(self, "_table", (br, bz))
-        corners = [
-            t[a : nr - 1 + a, b : nz - 1 + b] for t in (br, bz) for b in (0, 1) for a in (0, 1)
-        ]
-        object.__setattr__(self, "_corners", np.stack([c.ravel() for c in corners]))
+        object.__setattr__(self, "_corners", _corners_of(br, bz))
 
     def rz(self, r: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(B_r, B_z) in tesla at cylindrical (r, z), bilinear in the table (clamped at its edge)."""
-        br_t = self._table[0]
-        az = np.abs(z)
-        fr = np.minimum(np.asarray(r) / self.grid_mm, br_t.shape[0] - 1.000001)
-        fz = np.minimum(az / self.grid_mm, br_t.shape[1] - 1.000001)
-        i = fr.astype(np.intp)
-        j = fz.astype(np.intp)
-        tr = fr - i
-        tz = fz - j
-        w00 = (1 - tr) * (1 - tz)
-        w10 = tr * (1 - tz)
-        w01 = (1 - tr) * tz
-        w11 = tr * tz
-        c = self._corners.take(i * (br_t.shape[1] - 1) + j, axis=1)
-        br = c[0] * w00 + c[1] * w10 + c[2] * w01 + c[3] * w11
-        bz = c[4] * w00 + c[5] * w10 + c[6] * w01 + c[7] * w11
-        return np.copysign(br, z), bz
+        r, z = np.broadcast_arrays(np.asarray(r, dtype=np.float64), np.asarray(z, dtype=np.float64))
+        br, bz = _table_rz_many(
+            np.ascontiguousarray(r).ravel(),
+            np.ascontiguousarray(z).ravel(),
+            self._corners,
+            self._table[0].shape[0],
+            self._table[0].shape[1],
+            self.grid_mm,
+        )
+        return br.reshape(r.shape), bz.reshape(r.shape)
 
     def bz_axis(self, z: np.ndarray) -> np.ndarray:
         bz_t = self._table[1]
@@ -202,12 +198,156 @@ class SolenoidField:
     def at(
         self, x: np.ndarray, y: np.ndarray, z: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        r = np.sqrt(x * x + y * y)
-        br, bz = self.rz(r, np.asarray(z, dtype=np.float64))
-        inv = br / np.maximum(r, 1e-9)
-        return x * inv, y * inv, bz
+        bx, by, bz = np.broadcast_arrays(x, y, z)
+        return _field_at_many(bx, by, bz, *field_arrays(self))
+
+
+#: :func:`field_arrays`' kinds
+_UNIFORM, _TABLE = 0, 1
+
+
+def field_arrays(field: Field) -> tuple[int, float, np.ndarray, int, int, float]:
+    """The field as compiled code reads it: ``(kind, bz_T, corners, n_r, n_z, grid_mm)``,
+    kind 0 a uniform B_z = bz_T, kind 1 a table on an (r, |z|) grid of ``grid_mm`` (n_r by
+    n_z points, the four corners of every cell in ``corners`` (8, cells)): a
+    :class:`SolenoidField`'s own, or any other axially symmetric field's, tabulated once at
+    10 mm from its ``at``."""
+    if isinstance(field, UniformField):
+        return _UNIFORM, float(field.bz_T), np.zeros((8, 1)), 2, 2, 1.0
+    if isinstance(field, SolenoidField):
+        br, bz, grid = field._table[0], field._table[1], field.grid_mm
+        corners = field._corners
+    else:
+        br, bz, grid = _tabulated(field)
+        corners = _corners_of(br, bz)
+    return _TABLE, float(field.central_T), corners, br.shape[0], br.shape[1], grid
+
+
+def _tabulated(field: Field, grid: float = 10.0) -> tuple[np.ndarray, np.ndarray, float]:
+    """(B_r, B_z) of an axially symmetric field on :class:`SolenoidField`'s default grid
+    (cached on the field object, when it has a ``__dict__``)."""
+    cache = getattr(field, "__dict__", {})
+    if "_tabulated" not in cache:
+        cache["_tabulated"] = _tabulate(field, grid)
+    return cache["_tabulated"]
+
+
+def _tabulate(field: Field, grid: float) -> tuple[np.ndarray, np.ndarray, float]:
+    r = np.arange(int(np.ceil(1200.0 / grid)) + 2) * grid
+    z = np.arange(int(np.ceil(3200.0 / grid)) + 2) * grid
+    rr, zz = np.meshgrid(r, z, indexing="ij")
+    bx, _, bz = field.at(rr.ravel(), np.zeros(rr.size), zz.ravel())
+    return np.asarray(bx).reshape(rr.shape), np.asarray(bz).reshape(rr.shape), grid
+
+
+def _corners_of(br: np.ndarray, bz: np.ndarray) -> np.ndarray:
+    """(8, cells): the four corners of every cell of (n_r, n_z) tables, B_r then B_z."""
+    nr, nz = br.shape
+    corners = [t[a : nr - 1 + a, b : nz - 1 + b] for t in (br, bz) for b in (0, 1) for a in (0, 1)]
+    return np.stack([c.ravel() for c in corners])
+
+
+@njit(cache=True, error_model="numpy")
+def _table_rz(
+    r: float, z: float, corners: np.ndarray, n_r: int, n_z: int, grid: float
+) -> tuple[float, float]:
+    """(B_r, B_z) (T) at cylindrical (r, z): bilinear in the table (B_z even, B_r odd in z),
+    clamped at its edge."""
+    fr = min(r / grid, n_r - 1.000001)
+    fz = min(abs(z) / grid, n_z - 1.000001)
+    if not (fr >= 0.0 and fz >= 0.0):  # NaN
+        return np.nan, np.nan
+    i = int(fr)
+    j = int(fz)
+    tr = fr - i
+    tz = fz - j
+    w00 = (1 - tr) * (1 - tz)
+    w10 = tr * (1 - tz)
+    w01 = (1 - tr) * tz
+    w11 = tr * tz
+    c = i * (n_z - 1) + j
+    br = corners[0, c] * w00 + corners[1, c] * w10 + corners[2, c] * w01 + corners[3, c] * w11
+    bz = corners[4, c] * w00 + corners[5, c] * w10 + corners[6, c] * w01 + corners[7, c] * w11
+    return np.copysign(br, z), bz
+
+
+@njit(cache=True, error_model="numpy")
+def field_at(
+    x: float,
+    y: float,
+    z: float,
+    kind: int,
+    bz_T: float,
+    corners: np.ndarray,
+    n_r: int,
+    n_z: int,
+    grid: float,
+) -> tuple[float, float, float]:
+    """(bx, by, bz) (T) at one point (mm) of a field given by :func:`field_arrays` (compiled)."""
+    if kind == _UNIFORM:
+        return 0.0, 0.0, bz_T
+    r = np.sqrt(x * x + y * y)
+    br, bz = _table_rz(r, z, corners, n_r, n_z, grid)
+    inv = br / max(r, 1e-9)
+    return x * inv, y * inv, bz
+
+
+@njit(cache=True, error_model="numpy")
+def _table_rz_many(
+    r: np.ndarray, z: np.ndarray, corners: np.ndarray, n_r: int, n_z: int, grid: float
+) -> tuple[np.ndarray, np.ndarray]:
+    br = np.empty(len(r))
+    bz = np.empty(len(r))
+    for i in range(len(r)):
+        br[i], bz[i] = _table_rz(r[i], z[i], corners, n_r, n_z, grid)
+    return br, bz
+
+
+def _field_at_many(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    kind: int,
+    bz_T: float,
+    corners: np.ndarray,
+    n_r: int,
+    n_z: int,
+    grid: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    shape = np.shape(x)
+    xf, yf, zf = (np.ascontiguousarray(a, dtype=np.float64).ravel() for a in (x, y, z))
+    bx, by, bz = _field_at_flat(
+        xf,
+        yf,
+        zf,
+        kind,
+        bz_T,
+        corners,
+        n_r,
+        n_z,
+        grid,
+    )
+    return bx.reshape(shape), by.reshape(shape), bz.reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def _field_at_flat(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    kind: int,
+    bz_T: float,
+    corners: np.ndarray,
+    n_r: int,
+    n_z: int,
+    grid: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    bx = np.empty(len(x))
+    by = np.empty(len(x))
+    bz = np.empty(len(x))
+    for i in range(len(x)):
+        bx[i], by[i], bz[i] = field_at(x[i], y[i], z[i], kind, bz_T, corners, n_r, n_z, grid)
+    return bx, by, bz
 
 
 def field_from_config(section: dict[str, Any]) -> Field:
@@ -231,7 +371,44 @@ def bending_bz(
     plane at (x, y, z) mm: B_z - cot(theta) B_r, since the azimuthal force per charge is
     v_z B_r - v_r B_z. Beyond the solenoid's end B_r grows and, at |eta| ~ 2 (cot theta ~ 3.6),
     changes the bending by more than B_z's own fall."""
-    bx, by, bz = field.at(x, y, z)
-    r = np.maximum(np.hypot(x, y), 1e-9)
+    shape, (xf, yf, zf, cf) = flat_arrays(x, y, z, cot_theta)
+    return _bending_bz_flat(xf, yf, zf, cf, *field_arrays(field)).reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def bending_bz1(
+    x: float,
+    y: float,
+    z: float,
+    cot_theta: float,
+    kind: int,
+    bz_T: float,
+    corners: np.ndarray,
+    n_r: int,
+    n_z: int,
+    grid: float,
+) -> float:
+    """:func:`bending_bz` at one point (compiled; the one implementation)."""
+    bx, by, bz = field_at(x, y, z, kind, bz_T, corners, n_r, n_z, grid)
+    r = np.maximum(math.hypot(x, y), 1e-9)
     br = (bx * x + by * y) / r
-    return bz - np.asarray(cot_theta) * br
+    return bz - cot_theta * br
+
+
+@njit(cache=True, error_model="numpy")
+def _bending_bz_flat(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    cot: np.ndarray,
+    kind: int,
+    bz_T: float,
+    corners: np.ndarray,
+    n_r: int,
+    n_z: int,
+    grid: float,
+) -> np.ndarray:
+    out = np.empty(len(x))
+    for i in range(len(x)):
+        out[i] = bending_bz1(x[i], y[i], z[i], cot[i], kind, bz_T, corners, n_r, n_z, grid)
+    return out

@@ -30,13 +30,16 @@ or after ``max_steps``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Protocol
 
 import numpy as np
+from numba import njit
 
+from hepml.detector.arrays import flat_arrays
 from hepml.detector.constants import GEV_PER_T_MM
-from hepml.detector.field import Field
+from hepml.detector.field import Field, field_arrays, field_at
 from hepml.detector.geometry import Detector
 
 # rows of the working state (one column per live track)
@@ -152,6 +155,30 @@ class TrackStates:
 
 
 # --------------------------------------------------------------------------- helix formulas
+# Each formula is written once, as a compiled scalar function (numba, no fastmath); the
+# array functions loop over it, and the navigation step (:func:`_nav_step`) calls it.
+
+
+@njit(cache=True, error_model="numpy")
+def _arc_terms1(omega: float, h: float) -> tuple[float, float, float, float]:
+    om = 1e-12 if abs(omega) < 1e-12 else omega
+    phi = om * h
+    s = math.sin(phi)
+    sh = math.sin(0.5 * phi)
+    return s / om, 2.0 * sh * sh / om, math.cos(phi), s
+
+
+@njit(cache=True, error_model="numpy")
+def _arc_terms_flat(
+    omega: np.ndarray, h: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n = len(omega)
+    a, b, c, s = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        a[i], b[i], c[i], s[i] = _arc_terms1(omega[i], h[i])
+    return a, b, c, s
+
+
 def _arc_terms(
     omega: np.ndarray, h: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -160,22 +187,50 @@ def _arc_terms(
     (1 - cos phi) / omega = 2 sin^2(phi / 2) / omega has no cancellation; |omega| is
     floored at 1e-12 rad/mm (a straight line to 1e-10 rad/m: infinite momentum).
     """
-    om = np.where(np.abs(omega) < 1e-12, 1e-12, omega)
-    phi = om * h
-    s = np.sin(phi)
-    sh = np.sin(0.5 * phi)
-    return s / om, 2.0 * sh * sh / om, np.cos(phi), s
+    shape, (om, hh) = flat_arrays(omega, h)
+    return tuple(v.reshape(shape) for v in _arc_terms_flat(om, hh))  # type: ignore[return-value]
+
+
+@njit(cache=True, error_model="numpy")
+def helix_z1(
+    x: float, y: float, z: float, dx: float, dy: float, dz: float, omega: float, h: float
+) -> tuple[float, float, float, float, float]:
+    """:func:`helix_move_z` of one state: the new (x, y, z, dx, dy) (compiled)."""
+    a, b, c, s = _arc_terms1(omega, h)
+    return (
+        x + (dx * a - dy * b),
+        y + (dy * a + dx * b),
+        z + dz * h,
+        dx * c - dy * s,
+        dy * c + dx * s,
+    )
+
+
+@njit(cache=True, error_model="numpy")
+def _move_z1(state: np.ndarray, i: int, omega: float, h: float) -> None:
+    state[_X, i], state[_Y, i], state[_Z, i], state[_DX, i], state[_DY, i] = helix_z1(
+        state[_X, i],
+        state[_Y, i],
+        state[_Z, i],
+        state[_DX, i],
+        state[_DY, i],
+        state[_DZ, i],
+        omega,
+        h,
+    )
+
+
+@njit(cache=True, error_model="numpy")
+def _move_z_cols(state: np.ndarray, omega: np.ndarray, h: np.ndarray) -> None:
+    for i in range(state.shape[1]):
+        _move_z1(state, i, omega[i], h[i])
 
 
 def helix_move_z(state: np.ndarray, omega: np.ndarray, h: np.ndarray) -> None:
     """Move ``state`` (rows _X.._DZ) by path ``h`` on the helix about z of rate ``omega``, in place."""
-    a, b, c, s = _arc_terms(omega, h)
-    dx, dy = state[_DX].copy(), state[_DY]
-    state[_X] += dx * a - dy * b
-    state[_Y] += dy * a + dx * b
-    state[_Z] += state[_DZ] * h
-    state[_DX] = dx * c - dy * s
-    state[_DY] = dy * c + dx * s
+    n = state.shape[1]
+    _, (om, hh) = flat_arrays(np.broadcast_to(omega, (n,)), np.broadcast_to(h, (n,)))
+    _move_z_cols(state, om, hh)
 
 
 def helix_move(
@@ -201,6 +256,87 @@ def helix_move(
     state[_DZ] = pz_ + qz * c + wz * s
 
 
+@njit(cache=True, error_model="numpy")
+def _rk4_1(
+    st: np.ndarray,
+    i: int,
+    h: float,
+    b0x: float,
+    b0y: float,
+    b0z: float,
+    kind: int,
+    bz_T: float,
+    corners: np.ndarray,
+    n_r: int,
+    n_z: int,
+    grid: float,
+) -> None:
+    """:func:`_field_step` of column ``i`` (b0: the field at its start)."""
+    k = st[_Q, i] * GEV_PER_T_MM / st[_P, i]
+    x0, y0, z0 = st[_X, i], st[_Y, i], st[_Z, i]
+    u0, v0, w0 = st[_DX, i], st[_DY, i], st[_DZ, i]
+    # a1 = k d0 x B(x0)
+    a1x = k * (v0 * b0z - w0 * b0y)
+    a1y = k * (w0 * b0x - u0 * b0z)
+    a1z = k * (u0 * b0y - v0 * b0x)
+    half = 0.5 * h
+    u1, v1, w1 = u0 + half * a1x, v0 + half * a1y, w0 + half * a1z
+    bx, by, bz = field_at(
+        x0 + half * u0, y0 + half * v0, z0 + half * w0, kind, bz_T, corners, n_r, n_z, grid
+    )
+    a2x = k * (v1 * bz - w1 * by)
+    a2y = k * (w1 * bx - u1 * bz)
+    a2z = k * (u1 * by - v1 * bx)
+    u2, v2, w2 = u0 + half * a2x, v0 + half * a2y, w0 + half * a2z
+    bx, by, bz = field_at(
+        x0 + half * u1, y0 + half * v1, z0 + half * w1, kind, bz_T, corners, n_r, n_z, grid
+    )
+    a3x = k * (v2 * bz - w2 * by)
+    a3y = k * (w2 * bx - u2 * bz)
+    a3z = k * (u2 * by - v2 * bx)
+    u3, v3, w3 = u0 + h * a3x, v0 + h * a3y, w0 + h * a3z
+    bx, by, bz = field_at(
+        x0 + h * u2, y0 + h * v2, z0 + h * w2, kind, bz_T, corners, n_r, n_z, grid
+    )
+    a4x = k * (v3 * bz - w3 * by)
+    a4y = k * (w3 * bx - u3 * bz)
+    a4z = k * (u3 * by - v3 * bx)
+    sixth = h * (1.0 / 6.0)
+    st[_X, i] = x0 + sixth * (u0 + 2.0 * u1 + 2.0 * u2 + u3)
+    st[_Y, i] = y0 + sixth * (v0 + 2.0 * v1 + 2.0 * v2 + v3)
+    st[_Z, i] = z0 + sixth * (w0 + 2.0 * w1 + 2.0 * w2 + w3)
+    du = u0 + sixth * (a1x + 2.0 * a2x + 2.0 * a3x + a4x)
+    dv = v0 + sixth * (a1y + 2.0 * a2y + 2.0 * a3y + a4y)
+    dw = w0 + sixth * (a1z + 2.0 * a2z + 2.0 * a3z + a4z)
+    norm = math.sqrt(du * du + dv * dv + dw * dw)
+    st[_DX, i] = du / norm
+    st[_DY, i] = dv / norm
+    st[_DZ, i] = dw / norm
+
+
+@njit(cache=True, error_model="numpy")
+def _rk4_cols(
+    st: np.ndarray,
+    h: np.ndarray,
+    b0: np.ndarray,
+    has_b0: bool,
+    kind: int,
+    bz_T: float,
+    corners: np.ndarray,
+    n_r: int,
+    n_z: int,
+    grid: float,
+) -> None:
+    for i in range(st.shape[1]):
+        if has_b0:
+            bx, by, bz = b0[0, i], b0[1, i], b0[2, i]
+        else:
+            bx, by, bz = field_at(
+                st[_X, i], st[_Y, i], st[_Z, i], kind, bz_T, corners, n_r, n_z, grid
+            )
+        _rk4_1(st, i, h[i], bx, by, bz, kind, bz_T, corners, n_r, n_z, grid)
+
+
 def _field_step(
     st: np.ndarray,
     field: Field,
@@ -215,30 +351,53 @@ def _field_step(
     Measured in the default solenoid: 0.6 um after 200 mm in 100 mm steps for a
     0.2 GeV track (against 0.5 mm steps), 0.02 um at 1 GeV.
     """
-    k = st[_Q] * GEV_PER_T_MM / st[_P]
-    x0 = st[_X : _Z + 1]
-    d0 = st[_DX : _DZ + 1]
+    n = st.shape[1]
+    _, (hh,) = flat_arrays(np.broadcast_to(h, (n,)))
+    b = np.zeros((3, 1)) if b0 is None else np.ascontiguousarray(np.stack(b0), dtype=np.float64)
+    _rk4_cols(st, hh, b, b0 is not None, *field_arrays(field))
 
-    def accel(
-        x: np.ndarray, d: np.ndarray, b: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-    ) -> np.ndarray:
-        bx, by, bz = field.at(x[0], x[1], x[2]) if b is None else b
-        return k * np.stack([d[1] * bz - d[2] * by, d[2] * bx - d[0] * bz, d[0] * by - d[1] * bx])
 
-    a1 = accel(x0, d0, b0)
-    half = 0.5 * h
-    d1 = d0 + half * a1
-    a2 = accel(x0 + half * d0, d1)
-    d2 = d0 + half * a2
-    a3 = accel(x0 + half * d1, d2)
-    d3 = d0 + h * a3
-    a4 = accel(x0 + h * d2, d3)
-    sixth = h * (1.0 / 6.0)
-    x_new = x0 + sixth * (d0 + 2.0 * d1 + 2.0 * d2 + d3)
-    d_new = d0 + sixth * (a1 + 2.0 * a2 + 2.0 * a3 + a4)
-    d_new /= np.sqrt((d_new * d_new).sum(axis=0))
-    st[_X : _Z + 1] = x_new
-    st[_DX : _DZ + 1] = d_new
+@njit(cache=True, error_model="numpy")
+def _cylinder_path1(x: float, y: float, dx: float, dy: float, omega: float, r_mm: float) -> float:
+    """:func:`cylinder_path` of one track."""
+    st = math.sqrt(dx * dx + dy * dy)
+    ok = st > 1e-9
+    if not ok:
+        st = 1.0
+    ux, uy = dx / st, dy / st
+    k = omega / st
+    if abs(k) < 1e-15:
+        k = math.copysign(1e-15, k + 0.0)
+    inv_k = 1.0 / k
+    cx = x - uy * inv_k
+    cy = y + ux * inv_k
+    d = np.maximum(math.sqrt(cx * cx + cy * cy), 1e-12)
+    inv_2d = 0.5 / d
+    a = (r_mm * r_mm + x * x + y * y + 2.0 * (y * ux - x * uy) * inv_k) * inv_2d
+    h2 = r_mm * r_mm - a * a
+    reached = (h2 >= 0.0) and ok
+    h2 = np.maximum(h2, 0.0)
+    big_a = a * (2.0 * inv_2d)
+    big_h = math.copysign(math.sqrt(h2), k) * (2.0 * inv_2d)
+    qx = big_a * cx + big_h * cy
+    qy = big_a * cy - big_h * cx
+    ddx, ddy = qx - x, qy - y
+    ak = abs(k)
+    half = np.minimum(0.5 * ak * math.sqrt(ddx * ddx + ddy * ddy), 1.0)
+    s_t = 2.0 * math.asin(half) / ak
+    # the crossing must lie ahead: the chord points along the motion's half-plane
+    ahead = (ddx * ux + ddy * uy) >= -1e-9
+    return s_t / st if reached and ahead else np.inf
+
+
+@njit(cache=True, error_model="numpy")
+def _cylinder_path_flat(
+    x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarray, omega: np.ndarray, r: np.ndarray
+) -> np.ndarray:
+    out = np.empty(len(x))
+    for i in range(len(x)):
+        out[i] = _cylinder_path1(x[i], y[i], dx[i], dy[i], omega[i], r[i])
+    return out
 
 
 def cylinder_path(
@@ -262,47 +421,41 @@ def cylinder_path(
     over sin(theta). ``d^2 - R^2 = r0^2 + 2 (p . n) / kappa`` keeps nearly
     straight tracks precise.
     """
-    st = np.sqrt(dx * dx + dy * dy)
-    ok = st > 1e-9
-    st = np.where(ok, st, 1.0)
+    shape, flat = flat_arrays(x, y, dx, dy, omega, r_mm)
+    return _cylinder_path_flat(*flat).reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def _apex_path1(x: float, y: float, dx: float, dy: float, omega: float) -> float:
+    """:func:`apex_path` of one track."""
+    st = np.maximum(math.sqrt(dx * dx + dy * dy), 1e-12)
     ux, uy = dx / st, dy / st
     k = omega / st
-    k = np.where(np.abs(k) < 1e-15, np.copysign(1e-15, k + 0.0), k)
-    inv_k = 1.0 / k
-    cx = x - uy * inv_k
-    cy = y + ux * inv_k
-    d = np.maximum(np.sqrt(cx * cx + cy * cy), 1e-12)
-    inv_2d = 0.5 / d
-    a = (r_mm * r_mm + x * x + y * y + 2.0 * (y * ux - x * uy) * inv_k) * inv_2d
-    h2 = r_mm * r_mm - a * a
-    reached = (h2 >= 0.0) & ok
-    h2 = np.maximum(h2, 0.0)
-    big_a = a * (2.0 * inv_2d)
-    big_h = np.copysign(np.sqrt(h2), k) * (2.0 * inv_2d)
-    qx = big_a * cx + big_h * cy
-    qy = big_a * cy - big_h * cx
-    ddx, ddy = qx - x, qy - y
-    ak = np.abs(k)
-    half = np.minimum(0.5 * ak * np.sqrt(ddx * ddx + ddy * ddy), 1.0)
-    s_t = 2.0 * np.arcsin(half) / ak
-    # the crossing must lie ahead: the chord points along the motion's half-plane
-    ahead = (ddx * ux + ddy * uy) >= -1e-9
-    return np.where(reached & ahead, s_t / st, np.inf)
+    if abs(k) < 1e-15:
+        k = math.copysign(1e-15, k + 0.0)
+    ex, ey = uy / k, -ux / k  # p - c = -n / kappa
+    cx, cy = x - ex, y - ey
+    ang = math.atan2(ex * cy - ey * cx, ex * cx + ey * cy)  # from (p - c) to c^, counter-clockwise
+    swept = np.mod(ang * np.sign(k), 2.0 * np.pi)
+    return swept / abs(k) / st
+
+
+@njit(cache=True, error_model="numpy")
+def _apex_path_flat(
+    x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarray, omega: np.ndarray
+) -> np.ndarray:
+    out = np.empty(len(x))
+    for i in range(len(x)):
+        out[i] = _apex_path1(x[i], y[i], dx[i], dy[i], omega[i])
+    return out
 
 
 def apex_path(
     x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarray, omega: np.ndarray
 ) -> np.ndarray:
     """Path length (mm) along the helix about z to the point of largest transverse radius."""
-    st = np.maximum(np.sqrt(dx * dx + dy * dy), 1e-12)
-    ux, uy = dx / st, dy / st
-    k = omega / st
-    k = np.where(np.abs(k) < 1e-15, np.copysign(1e-15, k + 0.0), k)
-    ex, ey = uy / k, -ux / k  # p - c = -n / kappa
-    cx, cy = x - ex, y - ey
-    ang = np.arctan2(ex * cy - ey * cx, ex * cx + ey * cy)  # from (p - c) to c^, counter-clockwise
-    swept = np.mod(ang * np.sign(k), 2.0 * np.pi)
-    return swept / np.abs(k) / st
+    shape, flat = flat_arrays(x, y, dx, dy, omega)
+    return _apex_path_flat(*flat).reshape(shape)
 
 
 # --------------------------------------------------------------------------- navigation
@@ -376,10 +529,58 @@ def propagate(
     Without ``material`` the tracks are ideal helices in the detector's field
     (reconstruction's predictions); with it, the hook is applied after every
     surface crossed (the simulation). ``max_step_mm`` bounds a step in a
-    non-uniform field only.
+    non-uniform field only. ``max_surfaces``: each track stops after crossing that
+    many surfaces (:func:`propagate_paused` keeps where, to go on later).
     """
-    lay = _layout(detector)
-    field: Field = detector.field
+    return _propagate(
+        _start(tracks),
+        detector,
+        material,
+        max_step_mm,
+        max_steps,
+        stop_inwards,
+        surfaces_only,
+        max_surfaces,
+    )[0]
+
+
+def propagate_paused(
+    tracks: TrackStates,
+    detector: Detector,
+    max_surfaces: int,
+    max_step_mm: float = 100.0,
+    surfaces_only: bool = False,
+) -> tuple[Crossings, np.ndarray, np.ndarray]:
+    """:func:`propagate` without material, each track stopped after ``max_surfaces``
+    surfaces; also returns the working states (10, k) of the tracks stopped there (not those
+    that ended) and their index in ``tracks`` (k,): :func:`propagate_resumed` takes them on
+    from where they stood, and the two together give :func:`propagate`'s crossings (without
+    ``max_surfaces``), the same numbers."""
+    cr, paused = _propagate(
+        _start(tracks), detector, None, max_step_mm, 400, True, surfaces_only, max_surfaces
+    )
+    return cr, paused, paused[_IDX].astype(np.int64)
+
+
+def propagate_resumed(
+    paused: np.ndarray,
+    detector: Detector,
+    max_step_mm: float = 100.0,
+    surfaces_only: bool = False,
+    track: np.ndarray | None = None,
+) -> Crossings:
+    """The crossings after the pause of tracks stopped by :func:`propagate_paused`
+    (``paused``: its states, or some of them: columns); ``track`` (k,) renumbers them
+    (default: their index in :func:`propagate_paused`'s input). Path lengths go on from the
+    start. (A resumed track may take ``max_steps`` steps again: no track takes that many.)"""
+    st = np.array(paused, dtype=np.float64, copy=True)
+    if track is not None:
+        st[_IDX] = track
+    return _propagate(st, detector, None, max_step_mm, 400, True, surfaces_only, None)[0]
+
+
+def _start(tracks: TrackStates) -> np.ndarray:
+    """The working state (10, n) of tracks at their start."""
     n = len(tracks)
     st = np.empty((_N_ROWS, n))
     st[_X], st[_Y], st[_Z] = tracks.x, tracks.y, tracks.z
@@ -388,105 +589,68 @@ def propagate(
     st[_P], st[_Q] = tracks.p, tracks.q
     st[_S] = 0.0
     st[_IDX] = np.arange(n)
+    return st
+
+
+def _propagate(
+    st: np.ndarray,
+    detector: Detector,
+    material: MaterialEffects | None,
+    max_step_mm: float,
+    max_steps: int,
+    stop_inwards: bool,
+    surfaces_only: bool,
+    max_surfaces: int | None,
+) -> tuple[Crossings, np.ndarray]:
+    """:func:`propagate` of working states ``st``; also the states of the tracks that
+    ``max_surfaces`` stopped (the others went out of the tracker, turned inwards, found no
+    surface ahead, or ran out of ``max_steps``)."""
+    lay = _layout(detector)
+    fa = field_arrays(detector.field)
     r_world, z_world = detector.world
     out: list[Crossings] = []
-    n_reached = np.zeros(n, dtype=np.int64)
-    n_cyl, n_pln = len(lay.cyl_r), len(lay.plane_z)
+    paused: list[np.ndarray] = []
+    n_reached = np.zeros(int(st[_IDX].max()) + 1 if st.shape[1] else 0, dtype=np.int64)
     if stop_inwards:
         st = st[:, ~_inwards(st)]
     for _ in range(max_steps):
         if st.shape[1] == 0:
             break
-        x, y, z, dx, dy, dz = st[_X], st[_Y], st[_Z], st[_DX], st[_DY], st[_DZ]
-        r = np.sqrt(x * x + y * y)
-        b_start = None if field.uniform else field.at(x, y, z)
-        bz = field.central_T if b_start is None else b_start[2]
-        omega = -st[_Q] * GEV_PER_T_MM * bz / st[_P]
-        # next cylinder outwards and next plane along the motion
-        ic = np.searchsorted(lay.cyl_r, r + _EPS_MM, side="right")
-        has_c = ic < n_cyl
-        icc = np.minimum(ic, n_cyl - 1)
-        s_c = np.where(has_c, cylinder_path(x, y, dx, dy, omega, lay.cyl_r[icc]), np.inf)
-        fwd = dz > 0
-        ip = np.where(
-            fwd,
-            np.searchsorted(lay.plane_z, z + _EPS_MM, side="right"),
-            np.searchsorted(lay.plane_z, z - _EPS_MM, side="left") - 1,
+        st = np.ascontiguousarray(st)
+        code, surf, icc, omega = _nav_step(
+            st,
+            lay.cyl_r,
+            lay.cyl_zmax,
+            lay.cyl_surface,
+            lay.plane_z,
+            lay.plane_rmin,
+            lay.plane_rmax,
+            lay.plane_surface,
+            max_step_mm,
+            stop_inwards,
+            *fa,
         )
-        has_p = (ip >= 0) & (ip < n_pln) & (dz != 0)
-        ipc = np.clip(ip, 0, max(n_pln - 1, 0))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s_p = (
-                np.where(has_p, (lay.plane_z[ipc] - z) / dz, np.inf)
-                if n_pln
-                else np.full(len(z), np.inf)
-            )
-        to_cyl = s_c <= s_p
-        s_next = np.minimum(s_c, s_p)
-        alive = np.isfinite(s_next)
-        if stop_inwards:
-            # no cylinder ahead: the track turns inwards before the next plane
-            turn = ~np.isfinite(s_c)
-            if turn.any():
-                alive[turn] &= s_p[turn] <= apex_path(
-                    x[turn], y[turn], dx[turn], dy[turn], omega[turn]
-                )
-        if not alive.all():
-            st, s_next, to_cyl, icc, ipc, omega = (
+        if not (code != _DEAD).all():
+            alive = code != _DEAD
+            st, code, surf, icc, omega = (
                 st[:, alive],
-                s_next[alive],
-                to_cyl[alive],
+                code[alive],
+                surf[alive],
                 icc[alive],
-                ipc[alive],
                 omega[alive],
             )
             if st.shape[1] == 0:
                 break
-            if b_start is not None:
-                b_start = (b_start[0][alive], b_start[1][alive], b_start[2][alive])
-        if field.uniform:
-            h = s_next
-            helix_move_z(st, omega, h)
-            arrived = np.ones(len(h), dtype=bool)
-        else:
-            h = np.minimum(s_next, max_step_mm)
-            arrived = s_next <= max_step_mm
-            _field_step(st, field, h, b_start)
-            _snap(
-                st,
-                field,
-                arrived & to_cyl,
-                lay.cyl_r[icc],
-                arrived & ~to_cyl,
-                lay.plane_z[ipc] if n_pln else None,
-            )
-        st[_S] += h
-        # what was reached
-        at_c = np.flatnonzero(arrived & to_cyl)
-        at_p = np.flatnonzero(arrived & ~to_cyl)
-        hit_rows: list[np.ndarray] = []
-        hit_surf: list[np.ndarray] = []
-        passive_rows = np.zeros(0, dtype=np.intp)
-        if len(at_c):
-            surf = lay.cyl_surface[icc[at_c]]
-            zin = np.abs(st[_Z, at_c]) <= lay.cyl_zmax[icc[at_c]]
-            sel = zin & (surf >= 0)
-            hit_rows.append(at_c[sel])
-            hit_surf.append(surf[sel])
-            passive_rows = at_c[zin & (surf < 0)]
-        if len(at_p):
-            rp = np.hypot(st[_X, at_p], st[_Y, at_p])
-            sel = (rp >= lay.plane_rmin[ipc[at_p]]) & (rp <= lay.plane_rmax[ipc[at_p]])
-            hit_rows.append(at_p[sel])
-            hit_surf.append(lay.plane_surface[ipc[at_p[sel]]])
-        rows = np.concatenate(hit_rows) if hit_rows else np.zeros(0, np.intp)
+        # what was reached: barrel surfaces, then disks (each in column order)
+        rows = np.concatenate([np.flatnonzero(code == _AT_CYL), np.flatnonzero(code == _AT_PLANE)])
+        passive_rows = np.flatnonzero(code == _AT_PASSIVE)
         keep = np.ones(st.shape[1], dtype=bool)
         if max_surfaces is not None and len(rows):
             n_reached[st[_IDX, rows].astype(np.int64)] += 1
         if len(rows) and surfaces_only:
-            out.append(_surface_points(st, rows, np.concatenate(hit_surf), detector))
+            out.append(_surface_points(st, rows, surf[rows], detector))
         elif len(rows):
-            cr = _module_crossings(detector, st, rows, np.concatenate(hit_surf), omega[rows])
+            cr = _module_crossings(detector, st, rows, surf[rows], omega[rows])
             if len(cr):
                 out.append(cr)
                 if material is not None:
@@ -499,12 +663,43 @@ def propagate(
         if stop_inwards:
             keep &= ~_inwards(st)
         if max_surfaces is not None:
-            keep &= n_reached[st[_IDX].astype(np.int64)] < max_surfaces
+            full = n_reached[st[_IDX].astype(np.int64)] >= max_surfaces
+            paused.append(st[:, keep & full])
+            keep &= ~full
         if not keep.all():
             st = st[:, keep]
     cr = Crossings.concatenate(out)
-    order = np.lexsort((cr.s, cr.track))
-    return cr.take(order)
+    return cr.take(track_path_order(cr.track, cr.s)), np.concatenate(
+        paused, axis=1
+    ) if paused else np.zeros((_N_ROWS, 0))
+
+
+def track_path_order(track: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``np.lexsort((s, track))`` of crossings (track >= 0): a stable counting sort by track,
+    then the lexsort only if some track's paths do not already come in order."""
+    order, ok = _by_track(np.asarray(track, np.int64), np.asarray(s, np.float64))
+    return order if ok else np.lexsort((s, track))
+
+
+@njit(cache=True, error_model="numpy")
+def _by_track(track: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, bool]:
+    n_tracks = track.max() + 1 if len(track) else 0
+    start = np.zeros(n_tracks + 1, np.int64)
+    for t in track:
+        start[t + 1] += 1
+    for t in range(n_tracks):
+        start[t + 1] += start[t]
+    order = np.empty(len(track), np.int64)
+    for i in range(len(track)):
+        order[start[track[i]]] = i
+        start[track[i]] += 1
+    ok = True
+    for j in range(1, len(order)):
+        a, b = order[j - 1], order[j]
+        if track[a] == track[b] and not s[a] <= s[b]:
+            ok = False
+            break
+    return order, ok
 
 
 #: below this transverse radius (mm) a track is never "inwards": it starts at the beam line
@@ -517,36 +712,133 @@ def _inwards(st: np.ndarray) -> np.ndarray:
     return ((x * st[_DX] + y * st[_DY]) < 0.0) & (x * x + y * y > _INWARDS_MIN_R_MM**2)
 
 
-def _snap(
+#: :func:`_nav_step`'s outcome per track
+_DEAD, _MOVED, _AT_CYL, _AT_PLANE, _AT_PASSIVE = 0, 1, 2, 3, 4
+
+
+@njit(cache=True, error_model="numpy")
+def _snap1(
     st: np.ndarray,
-    field: Field,
-    on_cyl: np.ndarray,
-    r_target: np.ndarray,
-    on_plane: np.ndarray,
-    z_target: np.ndarray | None,
+    i: int,
+    on_cyl: bool,
+    target: float,
+    kind: int,
+    bz_T: float,
+    corners: np.ndarray,
+    n_r: int,
+    n_z: int,
+    grid: float,
 ) -> None:
-    """Put steps that aimed at a surface onto it, in place: short helix moves in the local
-    B_z (signed: a step may have overshot), two Newton iterations for a cylinder."""
-    for sel, kind in ((on_cyl, 0), (on_plane, 1)):
-        if not sel.any() or (kind == 1 and z_target is None):
+    """Put a step that aimed at a surface onto it, in place: short helix moves in the local
+    B_z (signed: a step may have overshot), two Newton iterations for a cylinder
+    (radius ``target``), one for a plane (z ``target``)."""
+    bz = field_at(st[_X, i], st[_Y, i], st[_Z, i], kind, bz_T, corners, n_r, n_z, grid)[2]
+    omega = -st[_Q, i] * GEV_PER_T_MM * bz / st[_P, i]
+    for _ in range(2 if on_cyl else 1):
+        if on_cyl:
+            b = st[_X, i] * st[_DX, i] + st[_Y, i] * st[_DY, i]
+            c = st[_X, i] * st[_X, i] + st[_Y, i] * st[_Y, i] - target * target
+            t = -0.5 * c / b
+        else:
+            t = (target - st[_Z, i]) / st[_DZ, i]
+        if not (np.isfinite(t) and abs(t) < 50.0):
+            t = 0.0
+        _move_z1(st, i, omega, t)
+        st[_S, i] += t
+
+
+@njit(cache=True, error_model="numpy")
+def _nav_step(
+    st: np.ndarray,
+    cyl_r: np.ndarray,
+    cyl_zmax: np.ndarray,
+    cyl_surface: np.ndarray,
+    plane_z: np.ndarray,
+    plane_rmin: np.ndarray,
+    plane_rmax: np.ndarray,
+    plane_surface: np.ndarray,
+    max_step_mm: float,
+    stop_inwards: bool,
+    kind: int,
+    bz_T: float,
+    corners: np.ndarray,
+    n_r: int,
+    n_z: int,
+    grid: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One navigation step of every track (column of ``st``), in place: to the next barrel
+    cylinder outwards or disk plane along the motion, whichever comes first along the
+    helix (exactly in a uniform field; in a non-uniform one a Runge-Kutta step of at most
+    ``max_step_mm``, snapped onto the surface when it gets there).
+
+    Returns per track its outcome (``_DEAD``: no surface ahead, or it turns inwards first;
+    not moved), the surface reached (-1: none, or outside the surface's envelope), the
+    cylinder's row in the layout and omega (rad/mm) at the step's start."""
+    n = st.shape[1]
+    code = np.full(n, _MOVED, np.int8)
+    surf = np.full(n, -1, np.int64)
+    icc_out = np.zeros(n, np.int64)
+    omega_out = np.zeros(n)
+    n_cyl, n_pln = len(cyl_r), len(plane_z)
+    uniform = kind == 0
+    for i in range(n):
+        x, y, z = st[_X, i], st[_Y, i], st[_Z, i]
+        dx, dy, dz = st[_DX, i], st[_DY, i], st[_DZ, i]
+        r = math.sqrt(x * x + y * y)
+        if uniform:
+            b0x, b0y, b0z = 0.0, 0.0, bz_T
+        else:
+            b0x, b0y, b0z = field_at(x, y, z, kind, bz_T, corners, n_r, n_z, grid)
+        omega = -st[_Q, i] * GEV_PER_T_MM * b0z / st[_P, i]
+        omega_out[i] = omega
+        # next cylinder outwards and next plane along the motion
+        ic = int(np.searchsorted(cyl_r, r + _EPS_MM, side="right"))
+        icc = min(ic, n_cyl - 1)
+        icc_out[i] = icc
+        s_c = _cylinder_path1(x, y, dx, dy, omega, cyl_r[icc]) if ic < n_cyl else np.inf
+        if dz > 0:
+            ip = int(np.searchsorted(plane_z, z + _EPS_MM, side="right"))
+        else:
+            ip = int(np.searchsorted(plane_z, z - _EPS_MM, side="left")) - 1
+        has_p = ip >= 0 and ip < n_pln and dz != 0
+        ipc = min(max(ip, 0), max(n_pln - 1, 0))
+        s_p = (plane_z[ipc] - z) / dz if has_p and n_pln else np.inf
+        to_cyl = s_c <= s_p
+        s_next = np.minimum(s_c, s_p)
+        alive = np.isfinite(s_next)
+        if stop_inwards and not np.isfinite(s_c):
+            # no cylinder ahead: the track turns inwards before the next plane
+            alive = alive and s_p <= _apex_path1(x, y, dx, dy, omega)
+        if not alive:
+            code[i] = _DEAD
             continue
-        i = np.flatnonzero(sel)
-        sub = st[:, i]
-        bz = field.at(sub[_X], sub[_Y], sub[_Z])[2]
-        omega = -sub[_Q] * GEV_PER_T_MM * bz / sub[_P]
-        for _ in range(2 if kind == 0 else 1):
-            if kind == 0:
-                b = sub[_X] * sub[_DX] + sub[_Y] * sub[_DY]
-                c = sub[_X] ** 2 + sub[_Y] ** 2 - r_target[i] ** 2
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    t = -0.5 * c / b
-            else:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    t = (z_target[i] - sub[_Z]) / sub[_DZ]  # type: ignore[index]
-            t = np.where(np.isfinite(t) & (np.abs(t) < 50.0), t, 0.0)
-            helix_move_z(sub, omega, t)
-            sub[_S] += t
-        st[:, i] = sub
+        if uniform:
+            h = s_next
+            _move_z1(st, i, omega, h)
+            arrived = True
+        else:
+            h = np.minimum(s_next, max_step_mm)
+            arrived = s_next <= max_step_mm
+            _rk4_1(st, i, h, b0x, b0y, b0z, kind, bz_T, corners, n_r, n_z, grid)
+            if arrived and (to_cyl or n_pln):
+                target = cyl_r[icc] if to_cyl else plane_z[ipc]
+                _snap1(st, i, to_cyl, target, kind, bz_T, corners, n_r, n_z, grid)
+        st[_S, i] += h
+        if not arrived:
+            continue
+        if to_cyl:
+            if abs(st[_Z, i]) <= cyl_zmax[icc]:
+                if cyl_surface[icc] >= 0:
+                    code[i] = _AT_CYL
+                    surf[i] = cyl_surface[icc]
+                else:
+                    code[i] = _AT_PASSIVE
+        else:
+            rp = math.hypot(st[_X, i], st[_Y, i])
+            if rp >= plane_rmin[ipc] and rp <= plane_rmax[ipc]:
+                code[i] = _AT_PLANE
+                surf[i] = plane_surface[ipc]
+    return code, surf, icc_out, omega_out
 
 
 def _surface_points(st: np.ndarray, rows: np.ndarray, surf: np.ndarray, det: Detector) -> Crossings:

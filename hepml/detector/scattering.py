@@ -6,9 +6,13 @@ windows and fits use the same widths as their error model.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit
 from numpy.typing import ArrayLike
 
+from hepml.detector.arrays import flat_arrays
 from hepml.detector.constants import PION_MASS_GEV
 
 
@@ -33,10 +37,31 @@ def highland_theta0(
     radiation lengths (> 0); ``beta`` defaults to a charged pion of momentum ``p_GeV``.
     """
     p = np.asarray(p_GeV, dtype=np.float64)
-    t = np.asarray(x_over_x0, dtype=np.float64)
-    b = beta_of(p) if beta is None else np.asarray(beta, dtype=np.float64)
-    qa = np.abs(np.asarray(q, dtype=np.float64))
-    return 0.0136 / (b * p) * qa * np.sqrt(t) * (1.0 + 0.038 * np.log(t * qa * qa / (b * b)))
+    b = beta_of(p) if beta is None else beta
+    shape, flat = flat_arrays(p, x_over_x0, b, q)
+    return _highland_flat(*flat).reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def highland1(p_GeV: float, x_over_x0: float, beta: float = 1.0, q: float = 1.0) -> float:
+    """:func:`highland_theta0` of one crossing (compiled; the one implementation)."""
+    qa = abs(q)
+    t = x_over_x0
+    return (
+        0.0136
+        / (beta * p_GeV)
+        * qa
+        * math.sqrt(t)
+        * (1.0 + 0.038 * math.log(t * qa * qa / (beta * beta)))
+    )
+
+
+@njit(cache=True, error_model="numpy")
+def _highland_flat(p: np.ndarray, t: np.ndarray, b: np.ndarray, q: np.ndarray) -> np.ndarray:
+    out = np.empty(len(p))
+    for i in range(len(p)):
+        out[i] = highland1(p[i], t[i], b[i], q[i])
+    return out
 
 
 def path_x0(
@@ -44,18 +69,47 @@ def path_x0(
 ) -> np.ndarray:
     """Material crossed (in X0) by a track at incidence cos(alpha) to the surface normal:
     (x/X0 at normal incidence) / |cos(alpha)|, floored at ``min_cos`` for grazing tracks."""
-    c = np.maximum(np.abs(np.asarray(cos_incidence, dtype=np.float64)), min_cos)
-    return np.asarray(x_over_x0_normal, dtype=np.float64) / c
+    shape, (x0, c) = flat_arrays(x_over_x0_normal, cos_incidence)
+    return _path_x0_flat(x0, c, min_cos).reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def path_x01(x_over_x0_normal: float, cos_incidence: float, min_cos: float = 1e-3) -> float:
+    """:func:`path_x0` of one crossing (compiled; the one implementation)."""
+    return x_over_x0_normal / np.maximum(abs(cos_incidence), min_cos)
+
+
+@njit(cache=True, error_model="numpy")
+def track_x01(x_over_x0_normal: float, cot_theta: float, disk: bool) -> float:
+    """:func:`track_x0` of one crossing (compiled; the one implementation)."""
+    inv_sin = math.sqrt(1.0 + cot_theta * cot_theta)
+    return path_x01(x_over_x0_normal, (abs(cot_theta) if disk else 1.0) / inv_sin)
+
+
+@njit(cache=True, error_model="numpy")
+def _path_x0_flat(x0: np.ndarray, c: np.ndarray, min_cos: float) -> np.ndarray:
+    out = np.empty(len(x0))
+    for i in range(len(x0)):
+        out[i] = path_x01(x0[i], c[i], min_cos)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _track_x0_flat(x0: np.ndarray, cot: np.ndarray, disk: np.ndarray) -> np.ndarray:
+    out = np.empty(len(x0))
+    for i in range(len(x0)):
+        out[i] = track_x01(x0[i], cot[i], disk[i] != 0.0)
+    return out
 
 
 def track_x0(x_over_x0_normal: ArrayLike, cot_theta: ArrayLike, disk: ArrayLike) -> np.ndarray:
     """Material crossed (in X0) by a track from the beam line of polar angle theta
     (``cot_theta``) on a barrel layer (normal radial: / sin theta) or an endcap disk
     (normal along z: / |cos theta|): :func:`path_x0` at that incidence."""
-    cot = np.asarray(cot_theta, dtype=np.float64)
-    inv_sin = np.sqrt(1.0 + cot * cot)
-    cos_incidence = np.where(np.asarray(disk, dtype=bool), np.abs(cot), 1.0) / inv_sin
-    return path_x0(x_over_x0_normal, cos_incidence)
+    shape, (x0, cot, disk_f) = flat_arrays(
+        x_over_x0_normal, cot_theta, np.asarray(disk, dtype=bool)
+    )
+    return _track_x0_flat(x0, cot, disk_f).reshape(shape)
 
 
 def scatter_direction(

@@ -142,7 +142,10 @@ def road_features(
         "n_picked": (n_picked / 20.0)[road],
         "overlap": (same_prev | same_next).astype(float),
     }
-    return np.stack([cols[f] for f in FEATURES], axis=1).astype(np.float32)
+    out = np.empty((len(hit), len(FEATURES)), dtype=np.float32)
+    for i, f in enumerate(FEATURES):  # column by column: no (M, F) float64 temporary
+        out[:, i] = cols[f]
+    return out
 
 
 def pad_roads(

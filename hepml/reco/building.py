@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from hepml.config import from_section
 
@@ -91,9 +92,36 @@ def _first_of_groups(*keys: np.ndarray) -> np.ndarray:
 def _one_per_slot(
     group: np.ndarray, slot: np.ndarray, hit: np.ndarray, score: np.ndarray
 ) -> np.ndarray:
-    """Indices of the highest-scoring element of each (group, slot), ties to the lower hit index."""
-    order = np.lexsort((hit, -score, slot, group))
-    return order[_first_of_groups(group[order], slot[order])]
+    """Indices of the highest-scoring element of each (group, slot), ties to the lower hit index,
+    in (group, slot) order: the first of each (group, slot) in ``np.lexsort((hit, -score, slot,
+    group))``, with a two-key sort and one compiled pass over the runs."""
+    order = np.lexsort((slot, group))
+    return _best_of_runs(order, group, slot, hit, np.asarray(score, dtype=np.float64))
+
+
+@njit(cache=True, error_model="numpy")
+def _best_of_runs(
+    order: np.ndarray, group: np.ndarray, slot: np.ndarray, hit: np.ndarray, score: np.ndarray
+) -> np.ndarray:
+    """For each run of equal (group, slot) in ``order``, the element of highest score (NaN
+    lowest), ties to the lower hit, then to the earlier in ``order``."""
+    out = np.empty(len(order), np.int64)
+    n = 0
+    for j in range(len(order)):
+        i = order[j]
+        if j == 0 or group[i] != group[order[j - 1]] or slot[i] != slot[order[j - 1]]:
+            out[n] = i
+            n += 1
+            continue
+        b = out[n - 1]
+        si, sb = score[i], score[b]
+        if si != si:  # NaN: last, as numpy sorts it (NaNs equal: then by hit)
+            if sb != sb and hit[i] < hit[b]:
+                out[n - 1] = i
+            continue
+        if sb != sb or si > sb or (si == sb and hit[i] < hit[b]):
+            out[n - 1] = i
+    return out[:n]
 
 
 def _shared_pairs(

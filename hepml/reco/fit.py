@@ -29,10 +29,13 @@ circle, z residual at the hit's arc length) and per-hit resolutions, which
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
+from numba import njit
 
+from hepml.detector.arrays import flat_arrays
 from hepml.detector.layers import TrackerGeometry
 from hepml.detector.scattering import highland_theta0
 
@@ -126,11 +129,32 @@ def _from_perigee(
 
 def _arc_from_chord(chord: np.ndarray, rho: np.ndarray) -> np.ndarray:
     """Transverse arc length s = (2/|rho|) asin(|rho| c / 2) of a chord c (stable at rho -> 0)."""
-    u = np.minimum(0.5 * np.abs(rho) * chord, 1.0)
-    small = u < 1e-4
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(small, 1.0 + u * u / 6.0, np.arcsin(u) / np.where(small, 1.0, u))
-    return chord * ratio
+    shape, (c, r) = flat_arrays(chord, rho)
+    return _arc_from_chord_flat(c, r).reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def arc_from_chord1(chord: float, rho: float) -> float:
+    """:func:`_arc_from_chord` of one chord (compiled; the one implementation)."""
+    u = np.minimum(0.5 * abs(rho) * chord, 1.0)
+    return arc_of_asin1(chord, u, math.asin(u) if u >= 1e-4 else 0.0)
+
+
+@njit(cache=True, error_model="numpy")
+def arc_of_asin1(chord: float, u: float, asin_u: float) -> float:
+    """:func:`arc_from_chord1` given u = min(|rho| chord / 2, 1) and asin(u) (a caller that
+    has the arcsine already): chord asin(u) / u, or its series below u = 1e-4."""
+    if u < 1e-4:
+        return chord * (1.0 + u * u / 6.0)
+    return chord * (asin_u / u)
+
+
+@njit(cache=True, error_model="numpy")
+def _arc_from_chord_flat(chord: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    out = np.empty(len(chord))
+    for i in range(len(chord)):
+        out[i] = arc_from_chord1(chord[i], rho[i])
+    return out
 
 
 def arc_length(
@@ -141,12 +165,34 @@ def arc_length(
     Broadcasts track parameters of shape (N,) or (N, 1) against points (N, L).
     Positive along the motion (up to half a turn).
     """
-    sp, cp = np.sin(phi0), np.cos(phi0)
+    shape, flat = flat_arrays(x, y, rho, phi0, d0)
+    return _arc_length_flat(*flat).reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def arc_length1(x: float, y: float, rho: float, phi0: float, d0: float) -> float:
+    """:func:`arc_length` of one point (compiled)."""
+    return arc_length_sc(x, y, rho, math.sin(phi0), math.cos(phi0), d0)
+
+
+@njit(cache=True, error_model="numpy")
+def arc_length_sc(x: float, y: float, rho: float, sp: float, cp: float, d0: float) -> float:
+    """:func:`arc_length1` given sin(phi0), cos(phi0) (the one implementation)."""
     dx = x - d0 * sp
     dy = y + d0 * cp
-    chord = np.hypot(dx, dy)
-    sign = np.where(dx * cp + dy * sp >= 0.0, 1.0, -1.0)
-    return sign * _arc_from_chord(chord, rho)
+    chord = math.hypot(dx, dy)
+    sign = 1.0 if dx * cp + dy * sp >= 0.0 else -1.0
+    return sign * arc_from_chord1(chord, rho)
+
+
+@njit(cache=True, error_model="numpy")
+def _arc_length_flat(
+    x: np.ndarray, y: np.ndarray, rho: np.ndarray, phi0: np.ndarray, d0: np.ndarray
+) -> np.ndarray:
+    out = np.empty(len(x))
+    for i in range(len(x)):
+        out[i] = arc_length1(x[i], y[i], rho[i], phi0[i], d0[i])
+    return out
 
 
 def circle_residual(
@@ -158,36 +204,32 @@ def circle_residual(
     2F / (1 + sqrt(1 + 2 rho F)) (exact; Karimaki 1991, eq. 4), > 0 to the left of
     the direction of motion.
     """
-    f = 0.5 * rho * (x * x + y * y) - (1.0 + rho * d0) * (x * np.sin(phi0) - y * np.cos(phi0))
+    shape, flat = flat_arrays(x, y, rho, phi0, d0)
+    return _circle_residual_flat(*flat).reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def circle_residual1(x: float, y: float, rho: float, phi0: float, d0: float) -> float:
+    """:func:`circle_residual` of one point (compiled)."""
+    return circle_residual_sc(x, y, rho, math.sin(phi0), math.cos(phi0), d0)
+
+
+@njit(cache=True, error_model="numpy")
+def circle_residual_sc(x: float, y: float, rho: float, sp: float, cp: float, d0: float) -> float:
+    """:func:`circle_residual1` given sin(phi0), cos(phi0) (the one implementation)."""
+    f = 0.5 * rho * (x * x + y * y) - (1.0 + rho * d0) * (x * sp - y * cp)
     f = f + 0.5 * rho * d0 * d0 + d0
-    return 2.0 * f / (1.0 + np.sqrt(np.maximum(1.0 + 2.0 * rho * f, 0.0)))
+    return 2.0 * f / (1.0 + math.sqrt(np.maximum(1.0 + 2.0 * rho * f, 0.0)))
 
 
-def _karimaki(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Sums of Karimaki's weighted circle fit (NIM A305 (1991) 187, eqs. 8-12).
-
-    ``w`` (N, L) are weights (0 for absent hits). Returns ``(phi, <x>, <y>, <r^2>,
-    C_xr, C_yr, C_rr)`` with phi defined modulo pi; the caller orients it along
-    the motion and derives (rho, d0).
-    """
-    sw = w.sum(axis=1)
-    sw = np.where(sw > 0, sw, 1.0)
-    r2 = x * x + y * y
-
-    def mean(a: np.ndarray) -> np.ndarray:
-        return (w * a).sum(axis=1) / sw
-
-    mx, my, mr2 = mean(x), mean(y), mean(r2)
-    cxx = mean(x * x) - mx * mx
-    cxy = mean(x * y) - mx * my
-    cyy = mean(y * y) - my * my
-    cxr = mean(x * r2) - mx * mr2
-    cyr = mean(y * r2) - my * mr2
-    crr = mean(r2 * r2) - mr2 * mr2
-    q1 = crr * cxy - cxr * cyr
-    q2 = crr * (cxx - cyy) - cxr * cxr + cyr * cyr
-    phi = 0.5 * np.arctan2(2.0 * q1, q2)
-    return phi, mx, my, mr2, cxr, cyr, crr
+@njit(cache=True, error_model="numpy")
+def _circle_residual_flat(
+    x: np.ndarray, y: np.ndarray, rho: np.ndarray, phi0: np.ndarray, d0: np.ndarray
+) -> np.ndarray:
+    out = np.empty(len(x))
+    for i in range(len(x)):
+        out[i] = circle_residual1(x[i], y[i], rho[i], phi0[i], d0[i])
+    return out
 
 
 def fit_helix(
@@ -215,55 +257,152 @@ def fit_helix(
         raise ValueError(f"fit_helix: x, y, z, mask must share one (N, L) shape, got {x.shape}")
     sr = np.ones_like(x) if sigma_rphi is None else np.asarray(sigma_rphi, dtype=np.float64)
     sz = np.ones_like(x) if sigma_z is None else np.asarray(sigma_z, dtype=np.float64)
-    xm = np.where(mask, x, 0.0)
-    ym = np.where(mask, y, 0.0)
-    zm = np.where(mask, z, 0.0)
-    w = np.where(mask, 1.0 / (sr * sr), 0.0)
-    wz = np.where(mask, 1.0 / (sz * sz), 0.0)
-    n_hits = mask.sum(axis=1)
+    n, k = x.shape
+    idx = np.where(mask, np.arange(n * k).reshape(n, k), -1)
+    xf, yf, zf, srf, szf = (
+        np.ascontiguousarray(np.broadcast_to(a, x.shape)).ravel() for a in (x, y, z, sr, sz)
+    )
+    return fit_helix_points(xf, yf, zf, srf, szf, idx, bfield_T)
 
-    phi, mx, my, mr2, cxr, cyr, crr = _karimaki(xm, ym, w)
-    # orient phi along the motion: from the innermost to the outermost hit
-    r2 = np.where(mask, xm * xm + ym * ym, np.nan)
-    big = np.where(mask, r2, -np.inf)
-    small = np.where(mask, r2, np.inf)
-    rows = np.arange(len(x))
-    i_out = np.argmax(big, axis=1)
-    i_in = np.argmin(small, axis=1)
-    dx = xm[rows, i_out] - xm[rows, i_in]
-    dy = ym[rows, i_out] - ym[rows, i_in]
-    flip = dx * np.cos(phi) + dy * np.sin(phi) < 0.0
-    phi = np.where(flip, phi + np.pi, phi)
-    sp, cp = np.sin(phi), np.cos(phi)
-    with np.errstate(divide="ignore", invalid="ignore"):
+
+def fit_helix_points(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    sigma_rphi: np.ndarray,
+    sigma_z: np.ndarray,
+    rows: np.ndarray,
+    bfield_T: float | np.ndarray,
+) -> HelixFit:
+    """:func:`fit_helix` of rows of points: ``rows`` (N, L) index the points ``x, y, z`` and
+    their resolutions (all (P,)), -1 where a row has no hit."""
+    rho, phi, d0, z0, cot, chi2, n_hits = _fit_rows(
+        x, y, z, sigma_rphi, sigma_z, np.ascontiguousarray(rows, dtype=np.int64)
+    )
+    ndf = np.maximum(2 * n_hits - 5, 0)
+    return _from_perigee(rho, phi, d0, z0, cot, bfield_T, chi2, ndf, n_hits)
+
+
+@njit(cache=True, error_model="numpy")
+def _fit_rows(
+    x_: np.ndarray,
+    y_: np.ndarray,
+    z_: np.ndarray,
+    sr_: np.ndarray,
+    sz_: np.ndarray,
+    rows: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`fit_helix` of every row (compiled): ``(rho, phi0, d0, z0, cot, chi2, n_hits)``.
+
+    The circle is Karimaki's weighted fit (NIM A305 (1991) 187, eqs. 8-12: the weighted
+    means of x, y, r^2 and their covariances C give phi (modulo pi), oriented from the
+    innermost to the outermost hit, then rho and d0); the s-z line a weighted least-squares
+    line at the hits' arc lengths. Sums run over the hits in order."""
+    n, k = rows.shape
+    x = np.empty(k)
+    y = np.empty(k)
+    z = np.empty(k)
+    sr = np.empty(k)
+    sz = np.empty(k)
+    mask = np.empty(k, np.bool_)
+    rho_o, phi_o, d0_o = np.empty(n), np.empty(n), np.empty(n)
+    z0_o, cot_o, chi2_o = np.empty(n), np.empty(n), np.empty(n)
+    nh_o = np.empty(n, np.int64)
+    s = np.empty(k)
+    for i in range(n):
+        for j in range(k):
+            h = rows[i, j]
+            mask[j] = h >= 0
+            if h >= 0:
+                x[j], y[j], z[j], sr[j], sz[j] = x_[h], y_[h], z_[h], sr_[h], sz_[h]
+        # Karimaki's sums
+        sw = 0.0
+        sx = sy = sr2 = sxx = sxy = syy = sxr = syr = srr = 0.0
+        n_hit = 0
+        i_out = i_in = 0
+        big, small = -np.inf, np.inf
+        for j in range(k):
+            m = mask[j]
+            xj = x[j] if m else 0.0
+            yj = y[j] if m else 0.0
+            wj = 1.0 / (sr[j] * sr[j]) if m else 0.0
+            r2 = xj * xj + yj * yj
+            n_hit += 1 if m else 0
+            sw += wj
+            sx += wj * xj
+            sy += wj * yj
+            sr2 += wj * r2
+            sxx += wj * (xj * xj)
+            sxy += wj * (xj * yj)
+            syy += wj * (yj * yj)
+            sxr += wj * (xj * r2)
+            syr += wj * (yj * r2)
+            srr += wj * (r2 * r2)
+            if m and r2 > big:
+                big, i_out = r2, j
+            if m and r2 < small:
+                small, i_in = r2, j
+        sw = sw if sw > 0 else 1.0
+        mx, my, mr2 = sx / sw, sy / sw, sr2 / sw
+        cxx = sxx / sw - mx * mx
+        cxy = sxy / sw - mx * my
+        cyy = syy / sw - my * my
+        cxr = sxr / sw - mx * mr2
+        cyr = syr / sw - my * mr2
+        crr = srr / sw - mr2 * mr2
+        q1 = crr * cxy - cxr * cyr
+        q2 = crr * (cxx - cyy) - cxr * cxr + cyr * cyr
+        phi = 0.5 * math.atan2(2.0 * q1, q2)
+        # orient phi along the motion: from the innermost to the outermost hit
+        x_out = x[i_out] if mask[i_out] else 0.0
+        x_in = x[i_in] if mask[i_in] else 0.0
+        y_out = y[i_out] if mask[i_out] else 0.0
+        y_in = y[i_in] if mask[i_in] else 0.0
+        if (x_out - x_in) * math.cos(phi) + (y_out - y_in) * math.sin(phi) < 0.0:
+            phi = phi + np.pi
+        sp, cp = math.sin(phi), math.cos(phi)
         kappa = (sp * cxr - cp * cyr) / crr
         delta = -kappa * mr2 + sp * mx - cp * my
-        root = np.sqrt(np.maximum(1.0 - 4.0 * delta * kappa, 0.0))
+        root = math.sqrt(np.maximum(1.0 - 4.0 * delta * kappa, 0.0))
         rho = 2.0 * kappa / root
         d0 = 2.0 * delta / (1.0 + root)
-    phi = np.arctan2(np.sin(phi), np.cos(phi))
-
-    # s-z line: z = z0 + cot * s
-    rho_c, phi_c, d0_c = rho[:, None], phi[:, None], d0[:, None]
-    s = np.where(mask, arc_length(xm, ym, rho_c, phi_c, d0_c), 0.0)
-    swz = wz.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ms = (wz * s).sum(axis=1) / swz
-        mz = (wz * zm).sum(axis=1) / swz
-        vss = (wz * (s - ms[:, None]) ** 2).sum(axis=1)
-        vsz = (wz * (s - ms[:, None]) * (zm - mz[:, None])).sum(axis=1)
+        phi = math.atan2(math.sin(phi), math.cos(phi))
+        s_phi, c_phi = math.sin(phi), math.cos(phi)
+        # s-z line: z = z0 + cot * s
+        swz = swzs = swzz = 0.0
+        for j in range(k):
+            m = mask[j]
+            s[j] = arc_length_sc(x[j], y[j], rho, s_phi, c_phi, d0) if m else 0.0
+            wz = 1.0 / (sz[j] * sz[j]) if m else 0.0
+            swz += wz
+            swzs += wz * s[j]
+            swzz += wz * (z[j] if m else 0.0)
+        ms = swzs / swz
+        mz = swzz / swz
+        vss = vsz = 0.0
+        for j in range(k):
+            m = mask[j]
+            wz = 1.0 / (sz[j] * sz[j]) if m else 0.0
+            ds = s[j] - ms
+            vss += wz * (ds * ds)
+            vsz += wz * ds * ((z[j] if m else 0.0) - mz)
         cot = vsz / vss
         z0 = mz - cot * ms
-
-    e_xy = np.where(mask, circle_residual(xm, ym, rho_c, phi_c, d0_c), 0.0)
-    e_z = np.where(mask, zm - (z0[:, None] + cot[:, None] * s), 0.0)
-    chi2 = (w * e_xy * e_xy).sum(axis=1) + (wz * e_z * e_z).sum(axis=1)
-    ndf = np.maximum(2 * n_hits - 5, 0)
-    bad = n_hits < 3
-    if bad.any():
-        for a in (rho, phi, d0, z0, cot, chi2):
-            a[bad] = np.nan
-    return _from_perigee(rho, phi, d0, z0, cot, bfield_T, chi2, ndf, n_hits)
+        chi2_xy = chi2_z = 0.0
+        for j in range(k):
+            m = mask[j]
+            wj = 1.0 / (sr[j] * sr[j]) if m else 0.0
+            wz = 1.0 / (sz[j] * sz[j]) if m else 0.0
+            e_xy = circle_residual_sc(x[j], y[j], rho, s_phi, c_phi, d0) if m else 0.0
+            e_z = z[j] - (z0 + cot * s[j]) if m else 0.0
+            chi2_xy += wj * e_xy * e_xy
+            chi2_z += wz * e_z * e_z
+        chi2 = chi2_xy + chi2_z
+        if n_hit < 3:
+            rho = phi = d0 = z0 = cot = chi2 = np.nan
+        rho_o[i], phi_o[i], d0_o[i], z0_o[i], cot_o[i], chi2_o[i] = rho, phi, d0, z0, cot, chi2
+        nh_o[i] = n_hit
+    return rho_o, phi_o, d0_o, z0_o, cot_o, chi2_o, nh_o
 
 
 def residuals(
@@ -292,16 +431,38 @@ def predict_on_cylinder(
     |A| > 1 (the helix does not reach r, or its PCA lies outside r).
     Returns ``(x, y, z, ok)``, each (N,) (``r_mm`` scalar or (N,)).
     """
-    r = np.asarray(r_mm, dtype=np.float64)
-    rho, phi, d0 = fit.rho_per_mm, fit.phi0, fit.d0_mm
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a_ = (0.5 * rho * (r * r + d0 * d0) + d0) / ((1.0 + rho * d0) * r)
-    ok = np.isfinite(a_) & (np.abs(a_) <= 1.0)
-    alpha = phi - np.arcsin(np.clip(np.where(ok, a_, 0.0), -1.0, 1.0))
-    x = r * np.cos(alpha)
-    y = r * np.sin(alpha)
-    s = arc_length(x, y, rho, phi, d0)
-    z = fit.z0_mm + fit.cot_theta * s
+    shape, flat = flat_arrays(fit.rho_per_mm, fit.phi0, fit.d0_mm, fit.z0_mm, fit.cot_theta, r_mm)
+    x, y, z, ok = _on_cylinder_flat(*flat)
+    return x.reshape(shape), y.reshape(shape), z.reshape(shape), ok.reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def on_cylinder1(
+    rho: float, phi0: float, d0: float, z0: float, cot: float, r: float
+) -> tuple[float, float, float, bool]:
+    """:func:`predict_on_cylinder` of one helix (compiled; the one implementation)."""
+    a_ = (0.5 * rho * (r * r + d0 * d0) + d0) / ((1.0 + rho * d0) * r)
+    ok = np.isfinite(a_) and abs(a_) <= 1.0
+    alpha = phi0 - math.asin(np.minimum(np.maximum(a_ if ok else 0.0, -1.0), 1.0))
+    x = r * math.cos(alpha)
+    y = r * math.sin(alpha)
+    s = arc_length1(x, y, rho, phi0, d0)
+    return x, y, z0 + cot * s, ok
+
+
+@njit(cache=True, error_model="numpy")
+def _on_cylinder_flat(
+    rho: np.ndarray,
+    phi0: np.ndarray,
+    d0: np.ndarray,
+    z0: np.ndarray,
+    cot: np.ndarray,
+    r: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n = len(rho)
+    x, y, z, ok = np.empty(n), np.empty(n), np.empty(n), np.empty(n, np.bool_)
+    for i in range(n):
+        x[i], y[i], z[i], ok[i] = on_cylinder1(rho[i], phi0[i], d0[i], z0[i], cot[i], r[i])
     return x, y, z, ok
 
 
@@ -312,13 +473,38 @@ def point_at_arc(fit: HelixFit, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     x = x0 + s cos(phi0 - rho s / 2) sinc(rho s / 2), y = y0 + s sin(phi0 - rho s / 2) sinc(rho s / 2)
     from the PCA (x0, y0) = d0 (sin phi0, -cos phi0) (stable for rho -> 0).
     """
-    rho, phi, d0 = fit.rho_per_mm, fit.phi0, fit.d0_mm
+    shape, flat = flat_arrays(fit.rho_per_mm, fit.phi0, fit.d0_mm, fit.z0_mm, fit.cot_theta, s)
+    x, y, z = _at_arc_flat(*flat)
+    return x.reshape(shape), y.reshape(shape), z.reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def at_arc1(
+    rho: float, phi0: float, d0: float, z0: float, cot: float, s: float
+) -> tuple[float, float, float]:
+    """:func:`point_at_arc` of one helix (compiled; the one implementation)."""
     half = 0.5 * rho * s
-    sinc = np.where(np.abs(half) < 1e-8, 1.0, np.sin(half) / np.where(half == 0, 1.0, half))
-    ang = phi - half
-    x = d0 * np.sin(phi) + s * np.cos(ang) * sinc
-    y = -d0 * np.cos(phi) + s * np.sin(ang) * sinc
-    return x, y, fit.z0_mm + fit.cot_theta * s
+    sinc = 1.0 if abs(half) < 1e-8 else math.sin(half) / (1.0 if half == 0 else half)
+    ang = phi0 - half
+    x = d0 * math.sin(phi0) + s * math.cos(ang) * sinc
+    y = -d0 * math.cos(phi0) + s * math.sin(ang) * sinc
+    return x, y, z0 + cot * s
+
+
+@njit(cache=True, error_model="numpy")
+def _at_arc_flat(
+    rho: np.ndarray,
+    phi0: np.ndarray,
+    d0: np.ndarray,
+    z0: np.ndarray,
+    cot: np.ndarray,
+    s: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(rho)
+    x, y, z = np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        x[i], y[i], z[i] = at_arc1(rho[i], phi0[i], d0[i], z0[i], cot[i], s[i])
+    return x, y, z
 
 
 def predict_on_plane(
@@ -329,13 +515,36 @@ def predict_on_plane(
     ``ok`` is False where the plane lies behind the PCA or beyond half a turn.
     Returns ``(x, y, z, ok)``, each (N,).
     """
-    z = np.asarray(z_mm, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = (z - fit.z0_mm) / fit.cot_theta
-    ok = np.isfinite(s) & (s > 0) & (np.abs(fit.rho_per_mm * s) < np.pi)
-    s = np.where(ok, s, 0.0)
-    x, y, zz = point_at_arc(fit, s)
-    return x, y, np.broadcast_to(z, x.shape).astype(np.float64), ok
+    shape, flat = flat_arrays(fit.rho_per_mm, fit.phi0, fit.d0_mm, fit.z0_mm, fit.cot_theta, z_mm)
+    x, y, z, ok = _on_plane_flat(*flat)
+    return x.reshape(shape), y.reshape(shape), z.reshape(shape), ok.reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def on_plane1(
+    rho: float, phi0: float, d0: float, z0: float, cot: float, z: float
+) -> tuple[float, float, float, bool]:
+    """:func:`predict_on_plane` of one helix (compiled; the one implementation)."""
+    s = (z - z0) / cot
+    ok = np.isfinite(s) and s > 0 and abs(rho * s) < np.pi
+    x, y, _ = at_arc1(rho, phi0, d0, z0, cot, s if ok else 0.0)
+    return x, y, z, ok
+
+
+@njit(cache=True, error_model="numpy")
+def _on_plane_flat(
+    rho: np.ndarray,
+    phi0: np.ndarray,
+    d0: np.ndarray,
+    z0: np.ndarray,
+    cot: np.ndarray,
+    zp: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n = len(rho)
+    x, y, z, ok = np.empty(n), np.empty(n), np.empty(n), np.empty(n, np.bool_)
+    for i in range(n):
+        x[i], y[i], z[i], ok[i] = on_plane1(rho[i], phi0[i], d0[i], z0[i], cot[i], zp[i])
+    return x, y, z, ok
 
 
 def helix_from_truth(

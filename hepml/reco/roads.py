@@ -38,33 +38,40 @@ fraction of their picks are dropped.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from hepml.config import from_section
 from hepml.detector import Detector
-from hepml.detector.field import Field, bending_bz
+from hepml.detector.field import Field, bending_bz, bending_bz1, field_arrays
 from hepml.detector.propagation import (
     Crossings,
     TrackStates,
-    cylinder_path,
-    helix_move_z,
+    _cylinder_path1,
+    helix_z1,
     propagate,
+    propagate_paused,
+    propagate_resumed,
+    track_path_order,
 )
-from hepml.detector.scattering import highland_theta0, track_x0
+from hepml.detector.scattering import highland1, track_x01
 from hepml.features.roads import N_FEATURES, road_features
 from hepml.reco.fit import (
     HelixFit,
     arc_length,
-    fit_helix,
+    arc_length_sc,
+    at_arc1,
+    fit_helix_points,
+    on_cylinder1,
+    on_plane1,
     point_at_arc,
-    predict_on_cylinder,
-    predict_on_plane,
 )
 from hepml.reco.seeding import Seeds, _surface_info
-from hepml.reco.spacepoints import SpacePoints, wrap_phi
+from hepml.reco.spacepoints import SpacePoints, grown, query_one, wrap_phi, wrap_phi1
 
 _BIG_CHI2 = 1e6
 _FIELD_CORRECTION = True
@@ -209,13 +216,17 @@ def _seed_fit(sp: SpacePoints, hits: np.ndarray, det: Detector) -> HelixFit:
     h = np.where(mask, hits, 0)
     last = np.take_along_axis(h, (mask.sum(axis=1) - 1)[:, None], axis=1)[:, 0]
     bz = det.field.bz_axis(sp.z[last])
-    return fit_helix(sp.x[h], sp.y[h], sp.z[h], mask, bz, sp.sigma_t[h], _sigma_z(sp, h))
+    return _fit_points(sp, hits, bz)
+
+
+#: a typical endcap |cot theta|: on disks the s-z fit's resolution is sigma_r times this
+_DISK_COT = 4.0
 
 
 def _sigma_z(sp: SpacePoints, h: np.ndarray) -> np.ndarray:
     """Resolution of a point in the s-z fit: sigma_l (z) on barrel layers; on disks z is
     exact but s follows r, so the r resolution times a typical endcap |cot theta| of 4."""
-    return np.where(sp.disk[h], 4.0 * sp.sigma_l[h], sp.sigma_l[h])
+    return np.where(sp.disk[h], _DISK_COT * sp.sigma_l[h], sp.sigma_l[h])
 
 
 def _state_at(fit: HelixFit, s_t: np.ndarray | float = 0.0) -> TrackStates:
@@ -232,40 +243,48 @@ def _state_at(fit: HelixFit, s_t: np.ndarray | float = 0.0) -> TrackStates:
     )
 
 
-def _lagrange(s_fit: np.ndarray, s_t: np.ndarray) -> np.ndarray:
-    """Weights (N, 3) of a parabola through three abscissae ``s_fit`` (N, 3) evaluated at ``s_t`` (N,)."""
-    w = np.ones_like(s_fit)
+@njit(cache=True, error_model="numpy")
+def _lagrange1(s0: float, s1: float, s2: float, s_t: float) -> tuple[float, float, float]:
+    """:func:`_lagrange` of one parabola (compiled; the one implementation)."""
+    s = (s0, s1, s2)
+    w = [1.0, 1.0, 1.0]
     for i in range(3):
         for j in range(3):
             if i != j:
-                den = s_fit[:, i] - s_fit[:, j]
-                den = np.where(np.abs(den) < 1e-6, 1e-6, den)
-                w[:, i] *= (s_t - s_fit[:, j]) / den
-    return w
+                den = s[i] - s[j]
+                den = 1e-6 if abs(den) < 1e-6 else den
+                w[i] *= (s_t - s[j]) / den
+    return w[0], w[1], w[2]
 
 
-def _candidate_residuals(
-    sp: SpacePoints,
-    c: np.ndarray,
-    px: np.ndarray,
-    py: np.ndarray,
-    pz: np.ndarray,
-    dx: np.ndarray,
-    dy: np.ndarray,
-    dz: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Residuals (across, along) of points ``c`` to straight-line predictions from (p, d):
-    the line is moved to the point's own radius (barrel) or z (disk)."""
-    disk = sp.disk[c]
-    r0 = np.maximum(np.hypot(px, py), 1e-9)
+@njit(cache=True, error_model="numpy")
+def _candidate_point1(
+    disk: bool,
+    r: float,
+    z: float,
+    px: float,
+    py: float,
+    pz: float,
+    dx: float,
+    dy: float,
+    dz: float,
+) -> tuple[float, float, float, float]:
+    """The straight-line prediction from (p, d) moved to a point's own radius r (barrel) or
+    z (disk), and the point's residual along the surface to it: ``(qx, qy, qz, along)``;
+    the residual across is :func:`_candidate_across1`."""
+    r0 = np.maximum(math.hypot(px, py), 1e-9)
     drds = (px * dx + py * dy) / r0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(disk, (sp.z[c] - pz) / dz, (sp.r[c] - r0) / drds)
-    t = np.where(np.isfinite(t), np.clip(t, -50.0, 50.0), 0.0)
+    t = (z - pz) / dz if disk else (r - r0) / drds
+    t = np.minimum(np.maximum(t, -50.0), 50.0) if np.isfinite(t) else 0.0
     qx, qy, qz = px + t * dx, py + t * dy, pz + t * dz
-    across = sp.r[c] * wrap_phi(sp.phi[c] - np.arctan2(qy, qx))
-    along = np.where(disk, sp.r[c] - np.hypot(qx, qy), sp.z[c] - qz)
-    return across, along
+    along = r - math.hypot(qx, qy) if disk else z - qz
+    return qx, qy, qz, along
+
+
+@njit(cache=True, error_model="numpy")
+def _candidate_across1(r: float, phi: float, qx: float, qy: float) -> float:
+    """The residual across the track (r dphi) of a point (r, phi) to the prediction q."""
+    return r * wrap_phi1(phi - math.atan2(qy, qx))
 
 
 # --------------------------------------------------------------------------- roads
@@ -283,6 +302,27 @@ class _Predictions:
     path_to: Any
 
 
+@dataclass
+class _Look:
+    """What :func:`confirm_seeds`' first look propagated, for :func:`build_roads` to go on
+    from: the seeds' surface crossings so far (``track``: the seed), the working states of
+    those the look's surface count stopped (:func:`hepml.detector.propagation.propagate_paused`)
+    and their seeds."""
+
+    pts: Crossings
+    paused: np.ndarray
+    paused_seed: np.ndarray
+
+    def take(self, seeds: np.ndarray, n_seeds: int) -> _Look:
+        """The look of seeds ``seeds`` (sorted indices among ``n_seeds``), renumbered 0, 1, ..."""
+        new = np.full(n_seeds, -1, dtype=np.int64)
+        new[seeds] = np.arange(len(seeds))
+        pts = self.pts.take(np.flatnonzero(new[self.pts.track] >= 0))
+        pts = Crossings(**{**pts.__dict__, "track": new[pts.track]})
+        idx = new[self.paused_seed]
+        return _Look(pts, self.paused[:, idx >= 0], idx[idx >= 0])
+
+
 def _predict(
     sp: SpacePoints,
     det: Detector,
@@ -290,7 +330,8 @@ def _predict(
     cfg: RoadConfig,
     max_surfaces: int | None = None,
     backoff_mm: float | None = None,
-) -> _Predictions:
+    look: _Look | None = None,
+) -> tuple[_Predictions, _Look | None]:
     """Propagate every seed's fitted helix from its point of closest approach to the beam line
     (so that the seed's own surfaces are crossed too: overlap partners of its hits, and the
     surfaces before a late seed) and the error of the prediction on each surface crossed.
@@ -298,7 +339,11 @@ def _predict(
     With ``backoff_mm`` (seeds of particles born inside the detector) they start that
     transverse arc before their first hit instead: their helix does not exist inside their
     vertex, and from the PCA it would cross (and take hits on) every surface down to the
-    beam line."""
+    beam line.
+
+    With ``max_surfaces`` the propagation stops after that many surfaces and the
+    :class:`_Look` to go on from is returned too; given a ``look`` (of these seeds), the
+    propagation goes on from it instead of starting again (the same crossings)."""
     info = _surface_info(det)
     seed_hits = seeds.hits
     mask = seed_hits >= 0
@@ -325,63 +370,147 @@ def _predict(
         if backoff_mm is not None
         else np.zeros(len(first))
     )
-    states = _state_at(fit, s_start)
-    states = TrackStates(*(getattr(states, f.name)[ok] for f in fields(states)))
-    road_ids = np.flatnonzero(ok)
-    pts = propagate(
-        states, det, max_step_mm=cfg.max_step_mm, surfaces_only=True, max_surfaces=max_surfaces
-    )
-    pts = Crossings(**{**pts.__dict__, "track": road_ids[pts.track]})
-    road = pts.track
+    new_look = None
+    if look is None:
+        states = _state_at(fit, s_start)
+        states = TrackStates(*(getattr(states, f.name)[ok] for f in fields(states)))
+        road_ids = np.flatnonzero(ok)
+        if max_surfaces is None:
+            pts = propagate(states, det, max_step_mm=cfg.max_step_mm, surfaces_only=True)
+        else:
+            pts, paused, paused_track = propagate_paused(
+                states, det, max_surfaces, max_step_mm=cfg.max_step_mm, surfaces_only=True
+            )
+        pts = Crossings(**{**pts.__dict__, "track": road_ids[pts.track]})
+        if max_surfaces is not None:
+            new_look = _Look(pts, paused, road_ids[paused_track])
+    else:
+        more = propagate_resumed(
+            look.paused, det, cfg.max_step_mm, surfaces_only=True, track=look.paused_seed
+        )
+        pts = Crossings.concatenate([look.pts, more])
+        pts = pts.take(track_path_order(pts.track, pts.s))
     s_fit = np.stack([path_to(first), path_to(mid), path_to(last)], axis=1)
-    # paths from the PCA, wherever the propagation started
-    s_pt = pts.s + s_start[road] * inv_sin[road]
+    # paths from the PCA, wherever the propagation started, and the windows' errors
+    s_pt, sig_t, sig_l = _window_errors(
+        pts.track,
+        pts.surface,
+        pts.x,
+        pts.y,
+        pts.dx,
+        pts.dy,
+        pts.dz,
+        pts.p,
+        pts.s,
+        pts.cos_incidence,
+        np.ascontiguousarray(s_start, np.float64),
+        inv_sin,
+        cot,
+        s_fit,
+        np.stack([first, mid, last], axis=1),
+        sp.sigma_t,
+        sp.sigma_l,
+        sp.disk,
+        sp.surface,
+        info.x_over_x0,
+        info.disk,
+    )
     pts = Crossings(**{**pts.__dict__, "s": s_pt})
-    # extrapolation error of the seed (three-point Lagrange weights)
-    lw = _lagrange(s_fit[road], s_pt)
-    trio = np.stack([first, mid, last], axis=1)[road]
-    var_t = ((lw * sp.sigma_t[trio]) ** 2).sum(axis=1)
-    var_l = ((lw * _sigma_z(sp, trio)) ** 2).sum(axis=1)
-    # scattering at the seed's middle and last hits, and on every surface crossed after
-    # the last, over the lever arm to the point (kinks inside the seed are in its fit)
-    p = np.maximum(pts.p, 0.05)
-    th_pt = highland_theta0(
-        p, info.x_over_x0[pts.surface] / np.maximum(pts.cos_incidence, 0.05), beta=1.0
-    )
+    return _Predictions(pts, sig_t, sig_l, fit, s_fit, path_to), new_look
 
-    # x/X0 / sin(theta) at every hit, disks too: on a disk that overstates the material by
-    # |cot theta| (2.4x at eta 2.5), kept on purpose: the windows have no term yet for the
-    # field model's and the local refit's errors in the endcaps, and the physical factor
-    # (hepml.detector.scattering.track_x0, as the seeding uses) measured 6% less efficiency
-    # at 1.5 < |eta| < 2 and a TrackML score 0.03-0.04 lower, on simulated and real events.
-    def crossed(i: np.ndarray) -> np.ndarray:
-        return track_x0(info.x_over_x0[sp.surface[i]], cot[road], False)
 
-    th_mid = highland_theta0(p, crossed(trio[:, 1]), beta=1.0)
-    th_last = highland_theta0(p, crossed(trio[:, 2]), beta=1.0)
-    ms2 = (th_mid * (s_pt - s_fit[road, 1])) ** 2 + (
-        th_last * np.maximum(s_pt - s_fit[road, 2], 0.0)
-    ) ** 2
-    t2 = np.where(s_pt > s_fit[road, 2] + 1.0, th_pt**2, 0.0)
-    start = np.r_[True, road[1:] != road[:-1]]
-    grp = np.cumsum(start) - 1
-    c0 = _excl_cumsum(t2, grp)
-    c1 = _excl_cumsum(t2 * s_pt, grp)
-    c2 = _excl_cumsum(t2 * s_pt * s_pt, grp)
-    ms2 = ms2 + np.maximum(c0 * s_pt * s_pt - 2.0 * c1 * s_pt + c2, 0.0)
-    disk = info.disk[pts.surface]
-    r_pt = np.maximum(np.hypot(pts.x, pts.y), 1e-3)
-    sin_t = np.maximum(np.hypot(pts.dx, pts.dy), 1e-3)
-    # a barrel layer crossed at angle alpha to the radial direction stretches r*phi by 1/cos(alpha)
-    cos_a = np.clip(np.abs(pts.x * pts.dx + pts.y * pts.dy) / r_pt / sin_t, 0.2, 1.0)
-    cos_t = np.maximum(np.abs(pts.dz), 0.05)
-    sig_t = np.sqrt(var_t + ms2) / np.where(disk, 1.0, cos_a)
-    sig_l = np.where(
-        disk,
-        np.sqrt(var_l / np.maximum((pts.dz / sin_t) ** 2, 1e-6) + ms2 / cos_t**2),
-        np.sqrt(var_l + ms2 / sin_t**2),
-    )
-    return _Predictions(pts, sig_t, sig_l, fit, s_fit, path_to)
+@njit(cache=True, error_model="numpy")
+def _window_errors(
+    road: np.ndarray,
+    surface: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    dz: np.ndarray,
+    p_: np.ndarray,
+    s: np.ndarray,
+    cos_incidence: np.ndarray,
+    s_start: np.ndarray,
+    inv_sin: np.ndarray,
+    cot: np.ndarray,
+    s_fit: np.ndarray,
+    trio: np.ndarray,
+    sigma_t: np.ndarray,
+    sigma_l: np.ndarray,
+    disk_hit: np.ndarray,
+    surface_hit: np.ndarray,
+    x_over_x0: np.ndarray,
+    disk_surface: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The path from the PCA of every surface point of the seeds' helices (by seed, then
+    path) and the errors of the prediction there, across (r*phi) and along the surface:
+    the seed fit's extrapolation (three-point Lagrange weights of its first, middle and
+    last hit, times their resolution) and the Highland scattering at the seed's middle and
+    last hits and on every surface crossed after the last, over the lever arm to the point
+    (kinks inside the seed are in its fit), projected onto the surface.
+
+    The scattering material is x/X0 / sin(theta) at every hit, disks too: on a disk that
+    overstates the material by |cot theta| (2.4x at eta 2.5), kept on purpose: the windows
+    have no term yet for the field model's and the local refit's errors in the endcaps, and
+    the physical factor (hepml.detector.scattering.track_x0, as the seeding uses) measured 6%
+    less efficiency at 1.5 < |eta| < 2 and a TrackML score 0.03-0.04 lower, on simulated and
+    real events."""
+    n = len(road)
+    s_pt = np.empty(n)
+    sig_t = np.empty(n)
+    sig_l = np.empty(n)
+    # sums over the surfaces before each point of its seed (a running sum over all points,
+    # less its value where the seed's points begin)
+    c = np.zeros(3)
+    before = np.zeros(3)
+    for i in range(n):
+        rd = road[i]
+        if i == 0 or rd != road[i - 1]:
+            before[:] = c
+        sp_i = s[i] + s_start[rd] * inv_sin[rd]
+        s_pt[i] = sp_i
+        s0, s1, s2 = s_fit[rd, 0], s_fit[rd, 1], s_fit[rd, 2]
+        lw = _lagrange1(s0, s1, s2, sp_i)
+        var_t = 0.0
+        var_l = 0.0
+        for j in range(3):
+            h = trio[rd, j]
+            e = lw[j] * sigma_t[h]
+            var_t = e * e if j == 0 else var_t + e * e
+            e = lw[j] * (_DISK_COT * sigma_l[h] if disk_hit[h] else sigma_l[h])  # _sigma_z
+            var_l = e * e if j == 0 else var_l + e * e
+        p = np.maximum(p_[i], 0.05)
+        th_pt = highland1(p, x_over_x0[surface[i]] / np.maximum(cos_incidence[i], 0.05), 1.0, 1.0)
+        th_mid = highland1(
+            p, track_x01(x_over_x0[surface_hit[trio[rd, 1]]], cot[rd], False), 1.0, 1.0
+        )
+        th_last = highland1(
+            p, track_x01(x_over_x0[surface_hit[trio[rd, 2]]], cot[rd], False), 1.0, 1.0
+        )
+        e1 = th_mid * (sp_i - s1)
+        e2 = th_last * np.maximum(sp_i - s2, 0.0)
+        ms2 = e1 * e1 + e2 * e2
+        t2 = th_pt * th_pt if sp_i > s2 + 1.0 else 0.0
+        v = (t2, t2 * sp_i, t2 * sp_i * sp_i)
+        cc = np.empty(3)
+        for j in range(3):
+            c[j] += v[j]
+            cc[j] = c[j] - v[j] - before[j]
+        ms2 = ms2 + np.maximum(cc[0] * sp_i * sp_i - 2.0 * cc[1] * sp_i + cc[2], 0.0)
+        on_disk = disk_surface[surface[i]]
+        r_pt = np.maximum(math.hypot(x[i], y[i]), 1e-3)
+        sin_t = np.maximum(math.hypot(dx[i], dy[i]), 1e-3)
+        # a barrel layer crossed at angle alpha to the radial direction stretches r*phi by 1/cos(alpha)
+        cos_a = np.minimum(np.maximum(abs(x[i] * dx[i] + y[i] * dy[i]) / r_pt / sin_t, 0.2), 1.0)
+        cos_t = np.maximum(abs(dz[i]), 0.05)
+        sig_t[i] = math.sqrt(var_t + ms2) / (1.0 if on_disk else cos_a)
+        if on_disk:
+            e = dz[i] / sin_t
+            sig_l[i] = math.sqrt(var_l / np.maximum(e * e, 1e-6) + ms2 / (cos_t * cos_t))
+        else:
+            sig_l[i] = math.sqrt(var_l + ms2 / (sin_t * sin_t))
+    return s_pt, sig_t, sig_l
 
 
 @dataclass
@@ -407,37 +536,190 @@ def _gather(
     is_disk = _disk_of(sp, pts.surface)
     w_t = cfg.n_sigma * np.sqrt(pr.sig_t**2 + 0.05**2)
     w_l = cfg.n_sigma * np.sqrt(pr.sig_l**2 + 1.0)
-    phi_pt = np.arctan2(pts.y, pts.x)
+    phi_pt = wrap_phi(np.arctan2(pts.y, pts.x))
     w_pt = np.where(is_disk, r_pt, pts.z)
-    qs, cs = [], []
+    half = np.minimum(w_t / r_pt + 0.002, np.pi * (1 - 1e-9))
+    w_lo = w_pt - w_l - 5.0
+    w_hi = w_pt + w_l + 5.0
+    seed_hits = np.ascontiguousarray(seed_hits, dtype=np.int64)
+    found = []
     for sfc in np.unique(pts.surface).tolist():
         sel = np.flatnonzero(pts.surface == sfc)
-        q, c = sp.index(int(sfc), 20.0).query(
-            phi_pt[sel],
-            w_t[sel] / r_pt[sel] + 0.002,
-            w_pt[sel] - w_l[sel] - 5.0,
-            w_pt[sel] + w_l[sel] + 5.0,
+        ix = sp.index(int(sfc), 20.0)
+        if len(ix.keys) == 0:
+            continue
+        found.append(
+            _gather_surface(
+                ix.keys,
+                ix.ptr,
+                ix.w,
+                ix.point,
+                ix.w_min,
+                ix.w_bin,
+                ix.n_bins,
+                ix.cell,
+                ix.n_cells,
+                sel,
+                phi_pt,
+                half,
+                w_lo,
+                w_hi,
+                pts.track,
+                seed_hits,
+                pts.x,
+                pts.y,
+                pts.z,
+                pts.dx,
+                pts.dy,
+                pts.dz,
+                pr.sig_t,
+                pr.sig_l,
+                sp.disk,
+                sp.r,
+                sp.phi,
+                sp.z,
+                sp.sigma_t,
+                sp.sigma_l,
+                float(cfg.n_sigma**2),
+                int(cfg.max_hits_per_surface),
+            )
         )
-        qs.append(sel[q])
-        cs.append(c)
-    q = np.concatenate(qs) if qs else np.zeros(0, np.int64)
-    c = np.concatenate(cs) if cs else np.zeros(0, np.int64)
-    own = (seed_hits[pts.track[q]] == c[:, None]).any(axis=1)
-    q, c = q[~own], c[~own]
-    a_t, a_l = _candidate_residuals(
-        sp, c, pts.x[q], pts.y[q], pts.z[q], pts.dx[q], pts.dy[q], pts.dz[q]
+    q, c, u, v, chi2, rank = (
+        (np.concatenate([f[i] for f in found]) for i in range(6))
+        if found
+        else (
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            *(np.zeros(0) for _ in range(3)),
+            np.zeros(0, np.int64),
+        )
     )
-    st = np.sqrt(pr.sig_t[q] ** 2 + sp.sigma_t[c] ** 2)
-    sl = np.sqrt(pr.sig_l[q] ** 2 + sp.sigma_l[c] ** 2)
-    u, v = a_t / st, a_l / sl
-    chi2 = u * u + v * v
-    keep = chi2 <= cfg.n_sigma**2
-    q, c, u, v, chi2 = (a[keep] for a in (q, c, u, v, chi2))
-    o = np.lexsort((chi2, q))
-    q, c, u, v, chi2 = (a[o] for a in (q, c, u, v, chi2))
-    rank = _rank_in_group(q)
-    keep = rank < cfg.max_hits_per_surface
-    return _Candidates(q[keep], c[keep], u[keep], v[keep], chi2[keep], rank[keep])
+    # each surface's candidates come by surface point, nearest first: merge the surfaces
+    o = np.argsort(q, kind="stable")
+    return _Candidates(q[o], c[o], u[o], v[o], chi2[o], rank[o])
+
+
+@njit(cache=True, error_model="numpy")
+def _gather_surface(
+    keys: np.ndarray,
+    ptr: np.ndarray,
+    w: np.ndarray,
+    point: np.ndarray,
+    w_min: float,
+    w_bin: float,
+    n_bins: int,
+    cell: float,
+    n_cells: int,
+    sel: np.ndarray,
+    phi_q: np.ndarray,
+    half: np.ndarray,
+    w_lo: np.ndarray,
+    w_hi: np.ndarray,
+    track: np.ndarray,
+    seed_hits: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+    pz: np.ndarray,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    dz: np.ndarray,
+    sig_t: np.ndarray,
+    sig_l: np.ndarray,
+    disk: np.ndarray,
+    r: np.ndarray,
+    phi: np.ndarray,
+    z: np.ndarray,
+    sigma_t: np.ndarray,
+    sigma_l: np.ndarray,
+    max_chi2: float,
+    max_hits: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_gather`'s candidates on one surface (compiled): the points of its index in
+    the windows of surface points ``sel``, not their seed's own, with their normalised
+    residuals (u across, v along) and chi2 <= ``max_chi2``, the ``max_hits`` nearest of each
+    surface point, nearest first (ties in their index order): ``(q, c, u, v, chi2, rank)``."""
+    buf_q = np.empty(4 * len(sel) + 64, np.int64)
+    buf_c = np.empty(4 * len(sel) + 64, np.int64)
+    out_q = np.empty(len(buf_q), np.int64)
+    out_c = np.empty(len(buf_q), np.int64)
+    out_u = np.empty(len(buf_q))
+    out_v = np.empty(len(buf_q))
+    out_x = np.empty(len(buf_q))
+    out_k = np.empty(len(buf_q), np.int64)
+    n_out = 0
+    for i in range(len(sel)):
+        qi = sel[i]
+        while True:
+            m = query_one(
+                keys,
+                ptr,
+                w,
+                point,
+                w_min,
+                w_bin,
+                n_bins,
+                cell,
+                n_cells,
+                phi_q[qi],
+                half[qi],
+                w_lo[qi],
+                w_hi[qi],
+                qi,
+                buf_q,
+                buf_c,
+                0,
+            )
+            if m >= 0:
+                break
+            buf_q = np.empty(2 * len(buf_q), np.int64)
+            buf_c = np.empty(2 * len(buf_c), np.int64)
+        tr = track[qi]
+        first = n_out
+        for j in range(m):
+            ci = buf_c[j]
+            own = False
+            for k in range(seed_hits.shape[1]):
+                if seed_hits[tr, k] == ci:
+                    own = True
+            if own:
+                continue
+            qx, qy, _, a_l = _candidate_point1(
+                disk[ci], r[ci], z[ci], px[qi], py[qi], pz[qi], dx[qi], dy[qi], dz[qi]
+            )
+            sl = math.sqrt(sig_l[qi] * sig_l[qi] + sigma_l[ci] * sigma_l[ci])
+            v = a_l / sl
+            if v * v > max_chi2:  # chi2 = u^2 + v^2 >= v^2 (exactly, in floating point too)
+                continue
+            a_t = _candidate_across1(r[ci], phi[ci], qx, qy)
+            st = math.sqrt(sig_t[qi] * sig_t[qi] + sigma_t[ci] * sigma_t[ci])
+            u = a_t / st
+            chi2 = u * u + v * v
+            if not chi2 <= max_chi2:
+                continue
+            if n_out == len(out_q):
+                out_q, out_c = grown(out_q, n_out), grown(out_c, n_out)
+                out_u, out_v, out_x = grown(out_u, n_out), grown(out_v, n_out), grown(out_x, n_out)
+                out_k = grown(out_k, n_out)
+            # insert nearest first (stable), keeping at most max_hits of this surface point
+            at = n_out
+            while at > first and out_x[at - 1] > chi2:
+                at -= 1
+            if at - first >= max_hits:
+                continue
+            last = min(n_out, first + max_hits - 1)
+            for t in range(last, at, -1):
+                out_c[t], out_u[t], out_v[t], out_x[t] = (
+                    out_c[t - 1],
+                    out_u[t - 1],
+                    out_v[t - 1],
+                    out_x[t - 1],
+                )
+            out_c[at], out_u[at], out_v[at], out_x[at] = ci, u, v, chi2
+            n_out = last + 1
+        for t in range(first, n_out):
+            out_q[t] = qi
+            out_k[t] = t - first
+    return out_q[:n_out], out_c[:n_out], out_u[:n_out], out_v[:n_out], out_x[:n_out], out_k[:n_out]
 
 
 def _disk_of(sp: SpacePoints, surface: np.ndarray) -> np.ndarray:
@@ -455,10 +737,18 @@ def confirm_seeds(
     ``confirm_surfaces`` surfaces nearest them after their last hit, or before their first
     (a cheap first look along the road, so that fake seeds cost no full road).
     ``backoff_mm``: as in :func:`build_roads`."""
+    return _confirm(sp, det, seeds, cfg, backoff_mm)[0]
+
+
+def _confirm(
+    sp: SpacePoints, det: Detector, seeds: Seeds, cfg: RoadConfig, backoff_mm: float | None = None
+) -> tuple[np.ndarray, _Look | None]:
+    """:func:`confirm_seeds`, and the first look's propagation to go on from (None when
+    there was none)."""
     if cfg.confirm_hits == 0 or len(seeds) == 0:
-        return np.ones(len(seeds), dtype=bool)
+        return np.ones(len(seeds), dtype=bool), None
     n_seed = (seeds.hits >= 0).sum(axis=1)
-    pr = _predict(
+    pr, first_look = _predict(
         sp,
         det,
         seeds,
@@ -482,7 +772,7 @@ def confirm_seeds(
     cand = _gather(sp, pr, seeds.hits, cfg)
     first = np.r_[True, cand.q[1:] != cand.q[:-1]] if len(cand.q) else np.zeros(0, bool)
     n_found = np.bincount(pr.pts.track[cand.q[first]], minlength=len(seeds))
-    return n_found >= cfg.confirm_hits
+    return n_found >= cfg.confirm_hits, first_look
 
 
 def build_roads(
@@ -502,10 +792,14 @@ def build_roads(
     :attr:`hepml.reco.seeding.SeedingConfig.road_start_mm`) that transverse arc before
     their seed's first hit.
     """
-    seeds = seeds.take(np.flatnonzero(confirm_seeds(sp, det, seeds, cfg, backoff_mm)))
+    confirmed, look = _confirm(sp, det, seeds, cfg, backoff_mm)
+    keep = np.flatnonzero(confirmed)
+    if look is not None:
+        look = look.take(keep, len(seeds))
+    seeds = seeds.take(keep)
     if len(seeds) == 0:
         return Roads.empty(particle_id is not None)
-    pr = _predict(sp, det, seeds, cfg, backoff_mm=backoff_mm)
+    pr, _ = _predict(sp, det, seeds, cfg, backoff_mm=backoff_mm, look=look)
     cand = _gather(sp, pr, seeds.hits, cfg)
     pts, q, c = pr.pts, cand.q, cand.c
     seed_hits = seeds.hits
@@ -520,7 +814,7 @@ def build_roads(
     elem_s = np.concatenate([seed_s, pts.s[q]])
     n_m = int(mask.sum())
     is_seed = np.concatenate([np.ones(n_m, bool), np.zeros(len(c), bool)])
-    order = np.lexsort((np.concatenate([np.zeros(n_m), cand.chi2]), elem_s, elem_road))
+    order = _element_order(elem_road[:n_m], elem_s[:n_m], elem_road[n_m:], elem_s[n_m:], cand.chi2)
     elem_road, elem_hit, elem_s, is_seed = (
         v[order] for v in (elem_road, elem_hit, elem_s, is_seed)
     )
@@ -577,13 +871,79 @@ def build_roads(
     return select_roads(roads, cfg) if select else roads
 
 
-def _excl_cumsum(v: np.ndarray, grp: np.ndarray) -> np.ndarray:
-    """Cumulative sum of ``v`` within runs of equal ``grp`` (sorted), excluding the element itself."""
-    c = np.cumsum(v)
-    start = np.r_[True, grp[1:] != grp[:-1]]
-    base = np.maximum.accumulate(np.where(start, np.arange(len(v)), 0))
-    before = np.where(base > 0, c[base - 1], 0.0)
-    return c - v - before
+@njit(cache=True, error_model="numpy")
+def _element_order(
+    seed_road: np.ndarray,
+    seed_s: np.ndarray,
+    cand_road: np.ndarray,
+    cand_s: np.ndarray,
+    cand_chi2: np.ndarray,
+) -> np.ndarray:
+    """The order of road elements (the seeds' hits, then the candidates, both grouped by
+    road in increasing road order) by road, path length, then chi2 (0 for seed hits), ties
+    in their order: ``np.lexsort((chi2, s, road))``. Each road's few seed hits are merged
+    into its candidates, which come sorted by (s, chi2) from the gathering; a road whose
+    candidates do not is sorted whole."""
+    n_m, n_c = len(seed_road), len(cand_road)
+    order = np.empty(n_m + n_c, np.int64)
+    n_roads = 0
+    if n_m:
+        n_roads = seed_road[n_m - 1] + 1
+    if n_c:
+        n_roads = max(n_roads, cand_road[n_c - 1] + 1)
+    i_s = i_c = out = 0
+    for road in range(n_roads):
+        s0, c0 = i_s, i_c
+        while i_s < n_m and seed_road[i_s] == road:
+            i_s += 1
+        while i_c < n_c and cand_road[i_c] == road:
+            i_c += 1
+        # the road's elements, seeds first (concatenation order), by a stable insertion sort
+        # on (s, chi2) where the candidates are not in order; else a merge
+        in_order = True
+        for j in range(c0 + 1, i_c):
+            if cand_s[j] < cand_s[j - 1] or (
+                cand_s[j] == cand_s[j - 1] and cand_chi2[j] < cand_chi2[j - 1]
+            ):
+                in_order = False
+        start = out
+        for j in range(s0, i_s):  # seed hits: insertion by s (stable)
+            at = out
+            while at > start and seed_s[order[at - 1]] > seed_s[j]:
+                order[at] = order[at - 1]
+                at -= 1
+            order[at] = j
+            out += 1
+        if in_order:
+            # merge: a seed hit goes before a candidate at the same s (chi2 0 <= chi2, and first)
+            seeds = order[start:out].copy()
+            a, out = 0, start
+            for j in range(c0, i_c):
+                while a < len(seeds) and seed_s[seeds[a]] <= cand_s[j]:
+                    order[out] = seeds[a]
+                    a += 1
+                    out += 1
+                order[out] = n_m + j
+                out += 1
+            while a < len(seeds):
+                order[out] = seeds[a]
+                a += 1
+                out += 1
+        else:
+            for j in range(c0, i_c):
+                at = out
+                while at > start:
+                    o = order[at - 1]
+                    s_o = seed_s[o] if o < n_m else cand_s[o - n_m]
+                    x_o = 0.0 if o < n_m else cand_chi2[o - n_m]
+                    if s_o > cand_s[j] or (s_o == cand_s[j] and x_o > cand_chi2[j]):
+                        order[at] = o
+                        at -= 1
+                    else:
+                        break
+                order[at] = n_m + j
+                out += 1
+    return order
 
 
 def _rank_in_group(group: np.ndarray) -> np.ndarray:
@@ -658,7 +1018,7 @@ def follow(
         if len(e) == 0:
             continue
         rr = road[e]
-        roads_here = np.unique(rr)
+        roads_here = rr[np.r_[True, rr[1:] != rr[:-1]]]  # rr is sorted: np.unique(rr)
         fit = _fit_rows(sp, det, last_hits[roads_here])
         fit_of = np.searchsorted(roads_here, rr)
         chi2 = _chi2_to_fit(
@@ -675,7 +1035,7 @@ def follow(
         score[e] = -np.minimum(chi2, _BIG_CHI2)
         ok = chi2 <= cfg.chi2_max
         # best per road, then a second on another module
-        o = np.lexsort((chi2, rr))
+        o = _by_chi2_within_runs(rr, chi2)  # np.lexsort((chi2, rr)), rr sorted
         eo, ro, oko = e[o], rr[o], ok[o]
         first = np.r_[True, ro[1:] != ro[:-1]]
         best = eo[first & oko]
@@ -710,6 +1070,31 @@ def follow(
     return picked, score, final_t, final_l, n_picked
 
 
+@njit(cache=True, error_model="numpy")
+def _by_chi2_within_runs(group: np.ndarray, chi2: np.ndarray) -> np.ndarray:
+    """``np.lexsort((chi2, group))`` for a sorted ``group``: each run ordered by chi2 (stable
+    insertion sort; NaN last, as the lexsort)."""
+    order = np.arange(len(group))
+    start = 0
+    for i in range(len(group)):
+        if i > 0 and group[i] != group[i - 1]:
+            start = i
+        at = i
+        while at > start and _after(chi2[order[at - 1]], chi2[i]):
+            order[at] = order[at - 1]
+            at -= 1
+        order[at] = i
+    return order
+
+
+@njit(cache=True, error_model="numpy")
+def _after(a: float, b: float) -> bool:
+    """Whether a sorts after b (NaN after every number, NaNs in order)."""
+    if a != a:
+        return b == b
+    return a > b
+
+
 def _seed_curvature(
     sp: SpacePoints, det: Detector, fit: HelixFit, seed_hits: np.ndarray
 ) -> np.ndarray:
@@ -729,7 +1114,14 @@ def _fit_rows(sp: SpacePoints, det: Detector, rows_hits: np.ndarray) -> HelixFit
     h = np.where(mask, rows_hits, 0)
     last = np.take_along_axis(h, np.maximum(mask.sum(axis=1) - 1, 0)[:, None], axis=1)[:, 0]
     bz = det.field.bz_axis(sp.z[last])
-    return fit_helix(sp.x[h], sp.y[h], sp.z[h], mask, bz, sp.sigma_t[h], _sigma_z(sp, h))
+    return _fit_points(sp, rows_hits, bz)
+
+
+def _fit_points(sp: SpacePoints, rows_hits: np.ndarray, bz: np.ndarray) -> HelixFit:
+    """:func:`hepml.reco.fit.fit_helix` of rows of space points (-1: none): resolution
+    sigma_t across, :func:`_sigma_z` along."""
+    sz = np.where(sp.disk, _DISK_COT * sp.sigma_l, sp.sigma_l)  # _sigma_z of every point
+    return fit_helix_points(sp.x, sp.y, sp.z, sp.sigma_t, sz, rows_hits, bz)
 
 
 def _residuals_to_fit(
@@ -737,63 +1129,309 @@ def _residuals_to_fit(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Residuals (across, along) of points ``c`` to helices ``fit[fit_of]`` at the points'
     own radius (barrel) or z (disk), and their resolution."""
-    f = fit.take(fit_of)
-    disk = sp.disk[c]
-    xb, yb, zb, okb = predict_on_cylinder(f, sp.r[c])
-    xd, yd, _, okd = predict_on_plane(f, sp.z[c])
-    x = np.where(disk, xd, xb)
-    y = np.where(disk, yd, yb)
-    ok = np.where(disk, okd, okb)
-    across = sp.r[c] * wrap_phi(sp.phi[c] - np.arctan2(y, x))
-    along = np.where(disk, sp.r[c] - np.hypot(x, y), sp.z[c] - zb)
-    across = np.where(ok, across, 1e3)
-    along = np.where(ok, along, 1e3)
-    return across, along, sp.sigma_t[c], sp.sigma_l[c]
+    rt, rl = _residuals_rows(
+        *_fit_arrays(fit),
+        np.asarray(fit_of, np.int64),
+        np.asarray(c, np.int64),
+        sp.disk,
+        sp.r,
+        sp.phi,
+        sp.z,
+    )
+    return rt, rl, sp.sigma_t[c], sp.sigma_l[c]
 
 
-def _field_corrected(
-    sp: SpacePoints,
-    f: HelixFit,
-    last: np.ndarray,
-    s_last: np.ndarray,
+def _fit_arrays(
+    fit: HelixFit,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rho, phi0, d0, z0, cot theta, pT) of helix fits, for the compiled kernels."""
+    c = np.ascontiguousarray
+    return (
+        c(fit.rho_per_mm, dtype=np.float64),
+        c(fit.phi0, dtype=np.float64),
+        c(fit.d0_mm, dtype=np.float64),
+        c(fit.z0_mm, dtype=np.float64),
+        c(fit.cot_theta, dtype=np.float64),
+        c(fit.pt_GeV, dtype=np.float64),
+    )
+
+
+@njit(cache=True, error_model="numpy")
+def _residual1(
+    rho: float,
+    phi0: float,
+    d0: float,
+    z0: float,
+    cot: float,
+    disk: bool,
+    r: float,
+    phi: float,
+    z: float,
+) -> tuple[float, float]:
+    """Residuals (across, along) of a point (r, phi, z) to a helix at the point's own radius
+    (barrel) or z (disk); 1e3 each where the helix does not get there."""
+    if disk:
+        x, y, _, ok = on_plane1(rho, phi0, d0, z0, cot, z)
+        zb = 0.0
+    else:
+        x, y, zb, ok = on_cylinder1(rho, phi0, d0, z0, cot, r)
+    if not ok:
+        return 1e3, 1e3
+    across = r * wrap_phi1(phi - math.atan2(y, x))
+    along = r - math.hypot(x, y) if disk else z - zb
+    return across, along
+
+
+@njit(cache=True, error_model="numpy")
+def _residuals_rows(
+    rho: np.ndarray,
+    phi0: np.ndarray,
+    d0: np.ndarray,
+    z0: np.ndarray,
+    cot: np.ndarray,
+    pt: np.ndarray,
+    fit_of: np.ndarray,
     c: np.ndarray,
-    field: Field,
-    rho_per_T: np.ndarray | None = None,
+    disk: np.ndarray,
+    r: np.ndarray,
+    phi: np.ndarray,
+    z: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Residuals (across, along) of points ``c`` beyond their fit's last hit, predicted by
-    a helix from the fit's point and direction at that hit whose curvature follows the
-    field: rho B_mid / B_fit, B the bending field (:func:`hepml.detector.field.bending_bz`,
+    rt, rl = np.empty(len(c)), np.empty(len(c))
+    for i in range(len(c)):
+        f, ci = fit_of[i], c[i]
+        rt[i], rl[i] = _residual1(
+            rho[f], phi0[f], d0[f], z0[f], cot[f], disk[ci], r[ci], phi[ci], z[ci]
+        )
+    return rt, rl
+
+
+@njit(cache=True, error_model="numpy")
+def _finite(v: float) -> float:
+    """``np.nan_to_num`` of one number: NaN -> 0, +-inf -> the largest float."""
+    if v != v:
+        return 0.0
+    if v == np.inf:
+        return _FLOAT_MAX
+    if v == -np.inf:
+        return -_FLOAT_MAX
+    return v
+
+
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+@njit(cache=True, error_model="numpy")
+def _field_corrected1(
+    rho: float,
+    phi0: float,
+    d0: float,
+    z0: float,
+    cot_raw: float,
+    last_x: float,
+    last_y: float,
+    last_z: float,
+    s_last: float,
+    cx: float,
+    cy: float,
+    cz: float,
+    cr: float,
+    cphi: float,
+    cdisk: bool,
+    rho_per_T: float,
+    has_rho_per_T: bool,
+    kind: int,
+    bz_T: float,
+    corners: np.ndarray,
+    n_r: int,
+    n_z: int,
+    grid: float,
+) -> tuple[float, float]:
+    """Residuals (across, along) of a point c beyond its fit's last hit, predicted by a helix
+    from the fit's point and direction at that hit whose curvature follows the field:
+    rho B_mid / B_fit, B the bending field (:func:`hepml.detector.field.bending_bz`,
     B_z - cot(theta) B_r) at the last hit and at the middle of the extrapolation (beyond
-    the solenoid's end B_z falls and B_r grows between strip disks)."""
-    cot = np.nan_to_num(f.cot_theta)
-    inv_sin = np.sqrt(1.0 + cot * cot)
+    the solenoid's end B_z falls and B_r grows between strip disks); with ``rho_per_T``
+    (the seed's curvature per tesla, measured in the solenoid's uniform core) rho_per_T B_mid."""
+    cot = _finite(cot_raw)
+    inv_sin = math.sqrt(1.0 + cot * cot)
     s_t = s_last / inv_sin
-    x0, y0, z0 = point_at_arc(f, s_t)
-    ang = f.phi0 - f.rho_per_mm * s_t
+    x0, y0, zz0 = at_arc1(rho, phi0, d0, z0, cot_raw, s_t)
+    ang = phi0 - rho * s_t
     st = 1.0 / inv_sin
-    dx, dy, dz = np.cos(ang) * st, np.sin(ang) * st, cot * st
-    b_mid = bending_bz(field, 0.5 * (x0 + sp.x[c]), 0.5 * (y0 + sp.y[c]), 0.5 * (z0 + sp.z[c]), cot)
-    if rho_per_T is None:
-        b_fit = bending_bz(field, sp.x[last], sp.y[last], sp.z[last], cot)
-        rho = np.nan_to_num(f.rho_per_mm) * b_mid / np.maximum(b_fit, 1e-6)
-    else:  # the seed's curvature per tesla: measured in the solenoid's uniform core
-        rho = rho_per_T * b_mid
+    dx, dy, dz = math.cos(ang) * st, math.sin(ang) * st, cot * st
+    b_mid = bending_bz1(
+        0.5 * (x0 + cx), 0.5 * (y0 + cy), 0.5 * (zz0 + cz), cot, kind, bz_T, corners, n_r, n_z, grid
+    )
+    if has_rho_per_T:
+        rho_c = rho_per_T * b_mid
+    else:
+        b_fit = bending_bz1(last_x, last_y, last_z, cot, kind, bz_T, corners, n_r, n_z, grid)
+        rho_c = _finite(rho) * b_mid / np.maximum(b_fit, 1e-6)
     # omega per 3D path: rho (per transverse mm) * sin(theta), clockwise for rho > 0 -> omega < 0
-    omega = -rho * st
-    disk = sp.disk[c]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h_disk = (sp.z[c] - z0) / dz
-    h_cyl = cylinder_path(x0, y0, dx, dy, omega, sp.r[c])
-    h = np.where(disk, h_disk, h_cyl)
-    ok = np.isfinite(h) & (h >= 0)
-    h = np.where(ok, h, 0.0)
-    state = np.zeros((10, len(c)))
-    state[0], state[1], state[2], state[3], state[4], state[5] = x0, y0, z0, dx, dy, dz
-    helix_move_z(state, omega, h)
-    x, y, z = state[0], state[1], state[2]
-    across = sp.r[c] * wrap_phi(sp.phi[c] - np.arctan2(y, x))
-    along = np.where(disk, sp.r[c] - np.hypot(x, y), sp.z[c] - z)
-    return np.where(ok, across, 1e3), np.where(ok, along, 1e3)
+    omega = -rho_c * st
+    h = (cz - zz0) / dz if cdisk else _cylinder_path1(x0, y0, dx, dy, omega, cr)
+    ok = np.isfinite(h) and h >= 0
+    x, y, z, _, _ = helix_z1(x0, y0, zz0, dx, dy, dz, omega, h if ok else 0.0)
+    if not ok:
+        return 1e3, 1e3
+    across = cr * wrap_phi1(cphi - math.atan2(y, x))
+    along = cr - math.hypot(x, y) if cdisk else cz - z
+    return across, along
+
+
+@njit(cache=True, error_model="numpy")
+def _chi2_rows(
+    rho: np.ndarray,
+    phi0: np.ndarray,
+    d0: np.ndarray,
+    z0: np.ndarray,
+    cot_raw: np.ndarray,
+    pt: np.ndarray,
+    fit_of: np.ndarray,
+    c: np.ndarray,
+    last_hits: np.ndarray,
+    n_hit: np.ndarray,
+    rho_per_T: np.ndarray,
+    has_rho_per_T: bool,
+    field_correction: bool,
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    r: np.ndarray,
+    phi: np.ndarray,
+    disk: np.ndarray,
+    surface: np.ndarray,
+    sigma_t: np.ndarray,
+    sigma_l: np.ndarray,
+    x_over_x0: np.ndarray,
+    kind: int,
+    bz_T: float,
+    corners: np.ndarray,
+    n_r: int,
+    n_z: int,
+    grid: float,
+) -> np.ndarray:
+    """:func:`_chi2_to_fit` of every candidate (compiled)."""
+    k = last_hits.shape[1]
+    out = np.empty(len(c))
+    s_h = np.empty(k)
+    s_raw = np.empty(k)
+    order = np.empty(k, np.int64)
+    trio = (0, 0, 0)
+    s_fit = (0.0, 0.0, 0.0)
+    for i in range(len(c)):
+        f, ci = fit_of[i], c[i]
+        rho_f, phi_f, d0_f, z0_f, cot_f = rho[f], phi0[f], d0[f], z0[f], cot_raw[f]
+        st, sl = sigma_t[ci], sigma_l[ci]
+        cot = _finite(cot_f)
+        inv_sin = math.sqrt(1.0 + cot * cot)
+        s_phi, c_phi = math.sin(phi_f), math.cos(phi_f)
+        # the fit's hits by path (the same for the next candidates of this fit and hits)
+        same = i > 0 and f == fit_of[i - 1] and n_hit[i] == n_hit[i - 1]
+        for j in range(k):
+            same = same and last_hits[i, j] == last_hits[i - 1, j]
+        if not same:
+            # signed 3D path of the fit's hits from the PCA
+            for j in range(k):
+                hj = last_hits[i, j]
+                s_raw[j] = (
+                    arc_length_sc(x[hj], y[hj], rho_f, s_phi, c_phi, d0_f) * inv_sin
+                    if hj >= 0
+                    else 0.0
+                )
+                s_h[j] = s_raw[j] if hj >= 0 and s_raw[j] == s_raw[j] else np.inf
+                # stable insertion sort of the hits by path
+                m = j
+                while m > 0 and s_h[order[m - 1]] > s_h[j]:
+                    order[m] = order[m - 1]
+                    m -= 1
+                order[m] = j
+            n = max(n_hit[i], 1)
+            i_first, i_mid, i_last = order[0], order[(n - 1) // 2], order[n - 1]
+            trio = (
+                max(last_hits[i, i_first], 0),
+                max(last_hits[i, i_mid], 0),
+                max(last_hits[i, i_last], 0),
+            )
+            # (NaN to number: absent hits at 0)
+            s_fit = (_finite(s_raw[i_first]), _finite(s_raw[i_mid]), _finite(s_raw[i_last]))
+        # and of the candidate
+        s_c = arc_length_sc(x[ci], y[ci], rho_f, s_phi, c_phi, d0_f) * inv_sin
+        lw = _lagrange1(s_fit[0], s_fit[1], s_fit[2], s_c)
+        beyond = s_c > s_fit[2]
+        if beyond and field_correction:  # the prediction follows the field
+            rt, rl = _field_corrected1(
+                rho_f,
+                phi_f,
+                d0_f,
+                z0_f,
+                cot_f,
+                x[trio[2]],
+                y[trio[2]],
+                z[trio[2]],
+                s_fit[2],
+                x[ci],
+                y[ci],
+                z[ci],
+                r[ci],
+                phi[ci],
+                disk[ci],
+                rho_per_T[i],
+                has_rho_per_T,
+                kind,
+                bz_T,
+                corners,
+                n_r,
+                n_z,
+                grid,
+            )
+        else:  # the fitted helix at the point's own radius or z
+            rt, rl = _residual1(rho_f, phi_f, d0_f, z0_f, cot_f, disk[ci], r[ci], phi[ci], z[ci])
+        var_t = 0.0
+        var_l = 0.0
+        for j in range(3):
+            e = lw[j] * sigma_t[trio[j]]
+            var_t = e * e if j == 0 else var_t + e * e
+            e = lw[j] * (
+                _DISK_COT * sigma_l[trio[j]] if disk[trio[j]] else sigma_l[trio[j]]
+            )  # _sigma_z
+            var_l = e * e if j == 0 else var_l + e * e
+        p = pt[f] * math.sqrt(1.0 + cot_f * cot_f)
+        p = 1.0 if p != p else _finite(p)
+        p = np.minimum(np.maximum(p, 0.05), 1e4)
+        # the kink nearest the candidate: at the last hit beyond the fitted range, the first before
+        # it, and inside it (an overlap or a surface between fitted hits) the nearest fitted hit,
+        # whose kink moves the fitted circle there by about theta0 times the distance
+        near = 0
+        for j in range(1, 3):
+            if abs(s_fit[j] - s_c) < abs(s_fit[near] - s_c):
+                near = j
+        inside = s_c <= s_fit[2] and s_c >= s_fit[0]
+        if beyond:
+            end, lever = trio[2], s_c - s_fit[2]
+        elif inside:
+            end, lever = trio[near], abs(s_c - s_fit[near])
+        else:
+            end, lever = trio[0], np.maximum(s_fit[0] - s_c, 0.0)
+        th = highland1(p, track_x01(x_over_x0[surface[end]], cot, False), 1.0, 1.0)
+        ms = th * lever
+        # a kink moves a disk hit along r by theta0 L / |cos theta|, a barrel hit along z by
+        # theta0 L / sin theta
+        cos_t = np.maximum(abs(cot) / inv_sin, 0.05)
+        tan_t = 1.0 / np.maximum(abs(cot), 1e-3)
+        if disk[ci]:
+            e = ms / cos_t
+            var_l = var_l * (tan_t * tan_t) + e * e
+        else:
+            e = ms * inv_sin
+            var_l = var_l + e * e
+        sig_t = math.sqrt(st * st + var_t + ms * ms)
+        sig_l = math.sqrt(sl * sl + var_l)
+        a, b = rt / sig_t, rl / sig_l
+        chi2 = a * a + b * b
+        out[i] = _BIG_CHI2 if n_hit[i] < 3 or not np.isfinite(chi2) else chi2
+    return out
 
 
 def _chi2_to_fit(
@@ -811,72 +1449,29 @@ def _chi2_to_fit(
     extrapolation error (three-point Lagrange weights of its first, middle and last hit
     along the path) and Highland scattering at its nearest end hit over the lever arm
     beyond the fitted range (inside it: at the nearest fitted hit, over the distance to it),
-    in quadrature."""
-    rt, rl, st, sl = _residuals_to_fit(sp, fit, fit_of, c, info)
-    f = fit.take(fit_of)
-    cot = np.nan_to_num(f.cot_theta)
-    inv_sin = np.sqrt(1.0 + cot * cot)
-    rho, phi0, d0 = f.rho_per_mm[:, None], f.phi0[:, None], f.d0_mm[:, None]
-    present = last_hits >= 0
-    hh = np.where(present, last_hits, 0)
-    # signed 3D path of the fit's hits and of the candidate from the PCA
-    s_h = (
-        np.where(present, arc_length(sp.x[hh], sp.y[hh], rho, phi0, d0), np.nan) * inv_sin[:, None]
+    in quadrature. Beyond the fitted range the prediction follows the field
+    (:func:`_field_corrected1`)."""
+    return _chi2_rows(
+        *_fit_arrays(fit),
+        np.asarray(fit_of, np.int64),
+        np.asarray(c, np.int64),
+        np.ascontiguousarray(last_hits, dtype=np.int64),
+        np.asarray(n_hit, np.int64),
+        np.zeros(len(c)) if rho_per_T is None else np.asarray(rho_per_T, np.float64),
+        rho_per_T is not None,
+        _FIELD_CORRECTION,
+        sp.x,
+        sp.y,
+        sp.z,
+        sp.r,
+        sp.phi,
+        sp.disk,
+        sp.surface,
+        sp.sigma_t,
+        sp.sigma_l,
+        info.x_over_x0,
+        *field_arrays(det_field),
     )
-    s_c = arc_length(sp.x[c], sp.y[c], f.rho_per_mm, f.phi0, f.d0_mm) * inv_sin
-    order = np.argsort(np.where(np.isnan(s_h), np.inf, s_h), axis=1)
-    n = np.maximum(n_hit, 1)
-    rows = np.arange(len(c))
-    i_first = order[rows, 0]
-    i_last = order[rows, n - 1]
-    i_mid = order[rows, (n - 1) // 2]
-    trio = np.stack([hh[rows, i_first], hh[rows, i_mid], hh[rows, i_last]], axis=1)
-    s_fit = np.stack([s_h[rows, i_first], s_h[rows, i_mid], s_h[rows, i_last]], axis=1)
-    s_fit = np.nan_to_num(s_fit)
-    lw = _lagrange(s_fit, s_c)
-    beyond = s_c > s_fit[:, 2]
-    if beyond.any() and _FIELD_CORRECTION:
-        b = np.flatnonzero(beyond)
-        bt, bl = _field_corrected(
-            sp,
-            f.take(b),
-            trio[b, 2],
-            s_fit[b, 2],
-            c[b],
-            det_field,
-            None if rho_per_T is None else rho_per_T[b],
-        )
-        rt = rt.copy()
-        rl = rl.copy()
-        rt[b], rl[b] = bt, bl
-    var_t = ((lw * sp.sigma_t[trio]) ** 2).sum(axis=1)
-    var_l = ((lw * _sigma_z(sp, trio)) ** 2).sum(axis=1)
-    p = np.clip(np.nan_to_num(f.p_GeV, nan=1.0), 0.05, 1e4)
-    # the kink nearest the candidate: at the last hit beyond the fitted range, the first before
-    # it, and inside it (an overlap or a surface between fitted hits) the nearest fitted hit,
-    # whose kink moves the fitted circle there by about theta0 times the distance
-    near = np.argmin(np.abs(s_fit - s_c[:, None]), axis=1)
-    inside = (s_c <= s_fit[:, 2]) & (s_c >= s_fit[:, 0])
-    end = np.where(beyond, trio[:, 2], np.where(inside, trio[rows, near], trio[:, 0]))
-    lever = np.where(
-        beyond,
-        s_c - s_fit[:, 2],
-        np.where(inside, np.abs(s_c - s_fit[rows, near]), np.maximum(s_fit[:, 0] - s_c, 0.0)),
-    )
-    th = highland_theta0(
-        p, track_x0(info.x_over_x0[sp.surface[end]], cot, False), beta=1.0
-    )  # as above
-    ms = th * lever
-    # a kink moves a disk hit along r by theta0 L / |cos theta|, a barrel hit along z by theta0 L / sin theta
-    disk = sp.disk[c]
-    cos_t = np.maximum(np.abs(cot) / inv_sin, 0.05)
-    tan_t = 1.0 / np.maximum(np.abs(cot), 1e-3)
-    var_l = np.where(disk, var_l * tan_t**2 + (ms / cos_t) ** 2, var_l + (ms * inv_sin) ** 2)
-    sig_t = np.sqrt(st**2 + var_t + ms**2)
-    sig_l = np.sqrt(sl**2 + var_l)
-    chi2 = (rt / sig_t) ** 2 + (rl / sig_l) ** 2
-    bad = (n_hit < 3) | ~np.isfinite(chi2)
-    return np.where(bad, _BIG_CHI2, chi2)
 
 
 # --------------------------------------------------------------------------- selection

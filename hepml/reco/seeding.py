@@ -38,19 +38,22 @@ points the first left). Every window query goes through
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from hepml.config import from_section
 from hepml.detector import Detector
+from hepml.detector.arrays import flat_arrays
 from hepml.detector.constants import GEV_PER_T_MM
 from hepml.detector.navigation import layer_graph
-from hepml.detector.scattering import highland_theta0, track_x0
+from hepml.detector.scattering import highland1, track_x01
 from hepml.errors import HepmlError
-from hepml.reco.fit import _arc_from_chord
-from hepml.reco.spacepoints import SpacePoints, wrap_phi
+from hepml.reco.fit import arc_from_chord1, arc_of_asin1
+from hepml.reco.spacepoints import SpacePoints, grown, query_one, wrap_phi1
 
 #: margin (mm) of the doublet windows on top of the envelope: resolution and scattering
 _DOUBLET_MARGIN_MM = 2.0
@@ -178,12 +181,50 @@ def _surface_info(det: Detector) -> _SurfaceInfo:
 
 def _bend(r_from: np.ndarray, r_to: np.ndarray, r_min_mm: float, d0: float) -> np.ndarray:
     """Largest |phi(r_to) - phi(r_from)| of a track with R >= r_min_mm and |d0| <= d0 (small d0)."""
-    a = np.arcsin(np.minimum(np.abs(r_to) / (2.0 * r_min_mm), 1.0))
-    b = np.arcsin(np.minimum(np.abs(r_from) / (2.0 * r_min_mm), 1.0))
-    with np.errstate(divide="ignore"):
-        return np.abs(a - b) + d0 * np.abs(
-            1.0 / np.maximum(r_from, 1e-3) - 1.0 / np.maximum(r_to, 1e-3)
+    shape, (rf, rt) = flat_arrays(r_from, r_to)
+    return _bend_flat(rf, rt, float(r_min_mm), float(d0)).reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def _bend1(r_from: float, r_to: float, r_min_mm: float, d0: float) -> float:
+    """:func:`_bend` of one pair of radii (compiled; the one implementation)."""
+    a = math.asin(np.minimum(abs(r_to) / (2.0 * r_min_mm), 1.0))
+    b = math.asin(np.minimum(abs(r_from) / (2.0 * r_min_mm), 1.0))
+    return abs(a - b) + d0 * abs(1.0 / np.maximum(r_from, 1e-3) - 1.0 / np.maximum(r_to, 1e-3))
+
+
+@njit(cache=True, error_model="numpy")
+def _bend_flat(r_from: np.ndarray, r_to: np.ndarray, r_min_mm: float, d0: float) -> np.ndarray:
+    out = np.empty(len(r_from))
+    for i in range(len(r_from)):
+        out[i] = _bend1(r_from[i], r_to[i], r_min_mm, d0)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _pair_cuts(
+    r: np.ndarray,
+    z: np.ndarray,
+    phi: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    max_z0: float,
+    r_min_mm: float,
+    max_d0: float,
+) -> np.ndarray:
+    """:func:`_doublets`' cuts on pairs at their own positions (compiled)."""
+    keep = np.empty(len(a), np.bool_)
+    for i in range(len(a)):
+        ia, ib = a[i], b[i]
+        dr = r[ib] - r[ia]
+        z0 = z[ia] - r[ia] * (z[ib] - z[ia]) / dr
+        dphi = abs(wrap_phi1(phi[ib] - phi[ia]))
+        keep[i] = (
+            dr > 0.5
+            and abs(z0) <= max_z0
+            and dphi <= _bend1(r[ia], r[ib], r_min_mm, max_d0) + 0.002
         )
+    return keep
 
 
 def _doublets(
@@ -225,12 +266,9 @@ def _doublets(
     q, b = sp.index(sb, 20.0, allowed).query(pa, half, w_lo[ok], w_hi[ok])
     a = ia[q]
     # the pair at its own positions
-    dr = sp.r[b] - sp.r[a]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z0 = sp.z[a] - sp.r[a] * (sp.z[b] - sp.z[a]) / dr
-    dphi = np.abs(wrap_phi(sp.phi[b] - sp.phi[a]))
-    keep = (dr > 0.5) & (np.abs(z0) <= cfg.max_z0_mm + m)
-    keep &= dphi <= _bend(sp.r[a], sp.r[b], r_min_mm, cfg.max_d0_mm) + 0.002
+    keep = _pair_cuts(
+        sp.r, sp.z, sp.phi, a, b, float(cfg.max_z0_mm + m), float(r_min_mm), float(cfg.max_d0_mm)
+    )
     return a[keep], b[keep]
 
 
@@ -247,6 +285,9 @@ class _Doublets:
     cot: np.ndarray
     p: np.ndarray  # momentum for the windows: the circle's, 20% low, at least 0.8 min_pt
     sigma_d0_mm: float = 0.0  # a spread of |d0| the third point's window covers (displaced tracks)
+    #: Highland widths at a and at b (at ``p``) and asin(kappa r_b / 2), computed once
+    #: (:func:`_kernel_args`)
+    terms: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def of(
@@ -258,15 +299,44 @@ class _Doublets:
         min_pt: float,
         sigma_d0_mm: float = 0.0,
     ) -> _Doublets:
-        ra, rb = sp.r[a], sp.r[b]
-        xa, ya, xb, yb = sp.x[a], sp.y[a], sp.x[b], sp.y[b]
-        kappa = -2.0 * (xa * yb - ya * xb) / (ra * rb * np.hypot(xb - xa, yb - ya))
-        s_a = _arc_from_chord(ra, kappa)
-        s_b = _arc_from_chord(rb, kappa)
-        cot = (sp.z[b] - sp.z[a]) / (s_b - s_a)
-        pt = GEV_PER_T_MM * np.abs(bz) / np.maximum(np.abs(kappa), 1e-12)
-        p = np.minimum(pt, 1e4) * np.sqrt(1.0 + cot * cot)
-        return cls(a, b, kappa, s_a, s_b, cot, np.maximum(_P_LOW * p, _P_LOW * min_pt), sigma_d0_mm)
+        a = np.ascontiguousarray(a, np.int64)
+        b = np.ascontiguousarray(b, np.int64)
+        kappa, s_a, s_b, cot, p = _doublet_circles(
+            sp.x, sp.y, sp.z, sp.r, a, b, np.asarray(bz, np.float64), float(min_pt)
+        )
+        return cls(a, b, kappa, s_a, s_b, cot, p, sigma_d0_mm)
+
+
+@njit(cache=True, error_model="numpy")
+def _doublet_circles(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    r: np.ndarray,
+    da: np.ndarray,
+    db: np.ndarray,
+    bz: np.ndarray,
+    min_pt: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The circles through the beam line and doublets (a, b): curvature kappa, the arcs
+    to a and b, cot theta and the windows' momentum (:class:`_Doublets`)."""
+    n = len(da)
+    kappa, s_a, s_b, cot, p = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        a, b = da[i], db[i]
+        k = (
+            -2.0
+            * (x[a] * y[b] - y[a] * x[b])
+            / (r[a] * r[b] * math.hypot(x[b] - x[a], y[b] - y[a]))
+        )
+        sa = arc_from_chord1(r[a], k)
+        sb = arc_from_chord1(r[b], k)
+        c = (z[b] - z[a]) / (sb - sa)
+        pt = GEV_PER_T_MM * abs(bz[i]) / np.maximum(abs(k), 1e-12)
+        pp = np.minimum(pt, 1e4) * math.sqrt(1.0 + c * c)
+        kappa[i], s_a[i], s_b[i], cot[i] = k, sa, sb, c
+        p[i] = np.maximum(_P_LOW * pp, _P_LOW * min_pt)
+    return kappa, s_a, s_b, cot, p
 
 
 def _third(
@@ -282,41 +352,174 @@ def _third(
     The index is queried around the prediction at the surface's nominal position
     (its envelope's middle) with the window widened by how far the prediction
     moves across the envelope; each candidate is then compared with the
-    prediction at its own radius (barrel) or z (disk).
+    prediction at its own radius (barrel) or z (disk). One compiled loop over the
+    doublets (:func:`_third_rows`).
     """
+    ix = sp.index(sc, 20.0, allowed)
+    if len(ix.keys) == 0 or len(d.a) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     disk = bool(info.disk[sc])
-    k = d.kappa
-    # nominal point and the prediction's motion across the envelope
-    if disk:
-        z_mid = 0.5 * (info.z_lo[sc] + info.z_hi[sc])
-        dz_env = 0.5 * (info.z_hi[sc] - info.z_lo[sc])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s_c = d.s_b + (z_mid - sp.z[d.b]) / d.cot
-        s_c = np.where(np.isfinite(s_c), s_c, -1.0)  # parallel to the disk: never reaches it
-        u = 0.5 * np.abs(k) * s_c
-        ok = (s_c > d.s_b) & (u < 0.5 * np.pi)
-        r_c = np.where(ok, 2.0 * np.sin(np.minimum(u, 1.5)) / np.maximum(np.abs(k), 1e-12), 0.0)
-        r_c = np.where(np.abs(k) * s_c < 1e-6, s_c, r_c)
-        spread_l = np.abs(dz_env / np.where(d.cot == 0, 1e-9, d.cot)) + 1.0
-        spread_phi = 0.5 * np.abs(k) * spread_l + 1.0 / np.maximum(r_c, 1.0)
-    else:
-        r_c = np.full(len(k), 0.5 * (info.r_lo[sc] + info.r_hi[sc]))
-        dr_env = 0.5 * (info.r_hi[sc] - info.r_lo[sc])
-        ok = np.abs(0.5 * k * r_c) < 1.0
-        spread_l = np.abs(d.cot) * dr_env + 1.0
-        spread_phi = (
-            0.5 * np.abs(k) * dr_env / np.sqrt(np.maximum(1.0 - (0.5 * k * r_c) ** 2, 0.05)) + 1e-3
+    lo, hi = (info.z_lo[sc], info.z_hi[sc]) if disk else (info.r_lo[sc], info.r_hi[sc])
+    return _third_rows(  # type: ignore[call-arg]  # (the kernel arguments)
+        *_kernel_args(sp, d, info),
+        ix.keys,
+        ix.ptr,
+        ix.w,
+        ix.point,
+        ix.w_min,
+        ix.w_bin,
+        ix.n_bins,
+        ix.cell,
+        ix.n_cells,
+        disk,
+        float(0.5 * (lo + hi)),
+        float(0.5 * (hi - lo)),
+        float(cfg.n_sigma),
+        float(cfg.n_sigma**2),
+    )
+
+
+@njit(cache=True, error_model="numpy")
+def _third_rows(
+    r: np.ndarray,
+    phi: np.ndarray,
+    z: np.ndarray,
+    disk: np.ndarray,
+    sigma_t: np.ndarray,
+    sigma_l: np.ndarray,
+    da: np.ndarray,
+    db: np.ndarray,
+    kappa: np.ndarray,
+    s_a: np.ndarray,
+    s_b: np.ndarray,
+    cot: np.ndarray,
+    th_a: np.ndarray,
+    th_b: np.ndarray,
+    asin_b: np.ndarray,
+    sigma_d0: float,
+    keys: np.ndarray,
+    ptr: np.ndarray,
+    w: np.ndarray,
+    point: np.ndarray,
+    w_min: float,
+    w_bin: float,
+    n_bins: int,
+    cell: float,
+    n_cells: int,
+    on_disk: bool,
+    mid: float,
+    env: float,
+    n_sigma: float,
+    max_chi2: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_third` (compiled): for every doublet its nominal point on the surface (z
+    ``mid`` of a disk, radius ``mid`` of a barrel layer, the envelope +- ``env``), the window
+    around the prediction there, the index's points in it and their pulls."""
+    buf_q = np.empty(64, np.int64)
+    buf_c = np.empty(64, np.int64)
+    out_r = np.empty(4 * len(da) + 64, np.int64)
+    out_c = np.empty(len(out_r), np.int64)
+    out_x = np.empty(len(out_r))
+    n_out = 0
+    for row in range(len(da)):
+        k = kappa[row]
+        # nominal point and the prediction's motion across the envelope
+        if on_disk:
+            s_c = s_b[row] + (mid - z[db[row]]) / cot[row]
+            if not np.isfinite(s_c):
+                s_c = -1.0  # parallel to the disk: never reaches it
+            u = 0.5 * abs(k) * s_c
+            ok = s_c > s_b[row] and u < 0.5 * np.pi
+            r_c = 2.0 * math.sin(np.minimum(u, 1.5)) / np.maximum(abs(k), 1e-12) if ok else 0.0
+            if abs(k) * s_c < 1e-6:
+                r_c = s_c
+            spread_l = abs(env / (1e-9 if cot[row] == 0 else cot[row])) + 1.0
+            spread_phi = 0.5 * abs(k) * spread_l + 1.0 / np.maximum(r_c, 1.0)
+        else:
+            r_c = mid
+            e = 0.5 * k * r_c
+            ok = abs(e) < 1.0
+            spread_l = abs(cot[row]) * env + 1.0
+            spread_phi = 0.5 * abs(k) * env / math.sqrt(np.maximum(1.0 - e * e, 0.05)) + 1e-3
+        if not ok:
+            continue
+        pred_phi, pred_z, sig_t, sig_l = _predict1(
+            r,
+            phi,
+            z,
+            disk,
+            sigma_t,
+            sigma_l,
+            da,
+            db,
+            kappa,
+            s_a,
+            s_b,
+            cot,
+            th_a,
+            th_b,
+            asin_b,
+            sigma_d0,
+            row,
+            r_c,
+            on_disk,
         )
-    idx = np.flatnonzero(ok)
-    pred_phi, pred_z, sig_t, sig_l = _predict(sp, d, idx, r_c[idx], info, sc, nominal=True)
-    w_phi = cfg.n_sigma * sig_t / np.maximum(r_c[idx], 1.0) + spread_phi[idx]
-    center_w = r_c[idx] if disk else pred_z
-    w_l = cfg.n_sigma * sig_l + spread_l[idx]
-    q, c = sp.index(sc, 20.0, allowed).query(pred_phi, w_phi, center_w - w_l, center_w + w_l)
-    rows = idx[q]
-    chi2 = _pull2(sp, d, rows, c, info, sc)
-    keep = chi2 <= cfg.n_sigma**2
-    return rows[keep], c[keep], chi2[keep]
+        w_phi = np.minimum(n_sigma * sig_t / np.maximum(r_c, 1.0) + spread_phi, np.pi * (1 - 1e-9))
+        center_w = r_c if on_disk else pred_z
+        w_l = n_sigma * sig_l + spread_l
+        while True:
+            m = query_one(
+                keys,
+                ptr,
+                w,
+                point,
+                w_min,
+                w_bin,
+                n_bins,
+                cell,
+                n_cells,
+                wrap_phi1(pred_phi),
+                w_phi,
+                center_w - w_l,
+                center_w + w_l,
+                row,
+                buf_q,
+                buf_c,
+                0,
+            )
+            if m >= 0:
+                break
+            buf_q = np.empty(2 * len(buf_q), np.int64)
+            buf_c = np.empty(2 * len(buf_c), np.int64)
+        for j in range(m):
+            chi2 = _pull1(
+                r,
+                phi,
+                z,
+                disk,
+                sigma_t,
+                sigma_l,
+                da,
+                db,
+                kappa,
+                s_a,
+                s_b,
+                cot,
+                th_a,
+                th_b,
+                asin_b,
+                sigma_d0,
+                row,
+                buf_c[j],
+                on_disk,
+            )
+            if not chi2 <= max_chi2:
+                continue
+            if n_out == len(out_r):
+                out_r, out_c, out_x = grown(out_r, n_out), grown(out_c, n_out), grown(out_x, n_out)
+            out_r[n_out], out_c[n_out], out_x[n_out] = row, buf_c[j], chi2
+            n_out += 1
+    return out_r[:n_out], out_c[:n_out], out_x[:n_out]
 
 
 def _predict(
@@ -326,92 +529,258 @@ def _predict(
     r_t: np.ndarray,
     info: _SurfaceInfo,
     sc: int,
-    nominal: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """phi and z of the doublets' circle and line at radius ``r_t``, and the prediction's
-    errors across (r*phi, mm) and along the surface (z on a barrel layer, r on a disk)."""
-    k = d.kappa[rows]
-    b = d.b[rows]
-    a = d.a[rows]
-    rb = sp.r[b]
-    asin_b = np.arcsin(np.clip(0.5 * k * rb, -1.0, 1.0))
-    phi = sp.phi[b] - (np.arcsin(np.clip(0.5 * k * r_t, -1.0, 1.0)) - asin_b)
-    s_t = _arc_from_chord(r_t, k)
-    z = sp.z[b] + d.cot[rows] * (s_t - d.s_b[rows])
+    errors across (r*phi, mm) and along the surface (z on a barrel layer, r on a disk)
+    (:func:`_predict1` of every row)."""
+    n = len(rows)
+    phi, z, st, sl = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    _predict_rows(  # type: ignore[call-arg]  # (the kernel arguments)
+        *_kernel_args(sp, d, info),
+        np.asarray(rows, dtype=np.int64),
+        np.ascontiguousarray(r_t, dtype=np.float64),
+        bool(info.disk[sc]),
+        phi,
+        z,
+        st,
+        sl,
+    )
+    return phi, z, st, sl
+
+
+def _kernel_args(sp: SpacePoints, d: _Doublets, info: _SurfaceInfo) -> tuple[Any, ...]:
+    """The arrays :func:`_predict1`'s callers read: space points, doublets, and the Highland
+    width of each doublet's scattering at a and at b (at the doublet's momentum)."""
+    if d.terms is None:
+        d.terms = _doublet_terms(
+            sp.r, sp.surface, sp.disk, info.x_over_x0, d.a, d.b, d.kappa, d.cot, d.p
+        )
+    th_a, th_b, asin_b = d.terms
+    return (
+        sp.r,
+        sp.phi,
+        sp.z,
+        sp.disk,
+        sp.sigma_t,
+        sp.sigma_l,
+        d.a,
+        d.b,
+        d.kappa,
+        d.s_a,
+        d.s_b,
+        d.cot,
+        th_a,
+        th_b,
+        asin_b,
+        float(d.sigma_d0_mm),
+    )
+
+
+@njit(cache=True, error_model="numpy")
+def _doublet_terms(
+    r: np.ndarray,
+    surface: np.ndarray,
+    disk: np.ndarray,
+    x_over_x0: np.ndarray,
+    da: np.ndarray,
+    db: np.ndarray,
+    kappa: np.ndarray,
+    cot: np.ndarray,
+    p: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each doublet's Highland widths in a's and b's material and asin(kappa r_b / 2)."""
+    th_a, th_b, asin_b = np.empty(len(da)), np.empty(len(da)), np.empty(len(da))
+    for i in range(len(da)):
+        a, b = da[i], db[i]
+        th_a[i] = highland1(p[i], track_x01(x_over_x0[surface[a]], cot[i], disk[a]), 1.0, 1.0)
+        th_b[i] = highland1(p[i], track_x01(x_over_x0[surface[b]], cot[i], disk[b]), 1.0, 1.0)
+        asin_b[i] = math.asin(np.minimum(np.maximum(0.5 * kappa[i] * r[b], -1.0), 1.0))
+    return th_a, th_b, asin_b
+
+
+@njit(cache=True, error_model="numpy")
+def _predict1(
+    r: np.ndarray,
+    phi: np.ndarray,
+    z: np.ndarray,
+    disk: np.ndarray,
+    sigma_t: np.ndarray,
+    sigma_l: np.ndarray,
+    da: np.ndarray,
+    db: np.ndarray,
+    kappa: np.ndarray,
+    s_a_: np.ndarray,
+    s_b_: np.ndarray,
+    cot_: np.ndarray,
+    th_a_: np.ndarray,
+    th_b_: np.ndarray,
+    asin_b_: np.ndarray,
+    sigma_d0: float,
+    row: int,
+    r_t: float,
+    on_disk: bool,
+) -> tuple[float, float, float, float]:
+    """phi and z of doublet ``row``'s circle and line at radius ``r_t`` and the errors of the
+    prediction across (r*phi, mm) and along the surface (z on a barrel layer, r on a disk)."""
+    k = kappa[row]
+    b = db[row]
+    a = da[row]
+    asin_b = asin_b_[row]  # asin(k r_b / 2), clipped
+    asin_t = math.asin(np.minimum(np.maximum(0.5 * k * r_t, -1.0), 1.0))
+    phi_t = phi[b] - (asin_t - asin_b)
+    # the arc to r_t: arc_from_chord1(r_t, k), whose arcsine is |asin_t| (r_t >= 0)
+    u = np.minimum(0.5 * abs(k) * r_t, 1.0)
+    s_t = arc_of_asin1(r_t, u, abs(asin_t)) if r_t >= 0 else arc_from_chord1(r_t, k)
+    cot = cot_[row]
+    s_a, s_b = s_a_[row], s_b_[row]
+    z_t = z[b] + cot * (s_t - s_b)
     # errors: extrapolation of a and b, the target's own resolution, scattering at b
-    s_a, s_b = d.s_a[rows], d.s_b[rows]
     lever = np.maximum(s_t - s_b, 0.0)
     base = np.maximum(s_b - s_a, 1e-3)
     w_a = lever / base
     w_b = 1.0 + w_a
-    cot = d.cot[rows]
-    inv_sin = np.sqrt(1.0 + cot * cot)
-    th = highland_theta0(
-        d.p[rows], track_x0(info.x_over_x0[sp.surface[b]], cot, sp.disk[b]), beta=1.0
-    )
-    th_a = highland_theta0(
-        d.p[rows], track_x0(info.x_over_x0[sp.surface[a]], cot, sp.disk[a]), beta=1.0
-    )
+    inv_sin = math.sqrt(1.0 + cot * cot)
+    th, th_a = th_b_[row], th_a_[row]
     path = lever * inv_sin
     # the doublet's circle passes through the beam line: a kink at a moves the
     # prediction across the track too, with the lever (s_t - s_a)(s_t - s_b) / s_b
-    leak_a = th_a * inv_sin * np.abs((s_t - s_a) * (s_t - s_b)) / np.maximum(s_b, 1e-3)
+    leak_a = th_a * inv_sin * abs((s_t - s_a) * (s_t - s_b)) / np.maximum(s_b, 1e-3)
     ms = th * path
-    disk = bool(info.disk[sc])
-    sin_a = np.minimum(np.abs(0.5 * k * r_t), 0.95)
-    stretch = 1.0 / np.sqrt(1.0 - sin_a * sin_a)
+    sin_a = np.minimum(abs(0.5 * k * r_t), 0.95)
+    stretch = 1.0 / math.sqrt(1.0 - sin_a * sin_a)
     # a track not from the beam line: an offset d0 at s = 0 moves the prediction by the
     # Lagrange weight of the circle's beam-line point, (s_t - s_a)(s_t - s_b) / (s_a s_b)
-    off_d0 = d.sigma_d0_mm * np.abs((s_t - s_a) * (s_t - s_b)) / np.maximum(s_a * s_b, 1e-3)
-    var_t = (
-        (w_a * sp.sigma_t[a]) ** 2
-        + (w_b * sp.sigma_t[b]) ** 2
-        + (ms**2 + leak_a**2) * stretch**2
-        + off_d0**2
-    )
+    off_d0 = sigma_d0 * abs((s_t - s_a) * (s_t - s_b)) / np.maximum(s_a * s_b, 1e-3)
+    ea, eb = w_a * sigma_t[a], w_b * sigma_t[b]
+    var_t = ea * ea + eb * eb + (ms * ms + leak_a * leak_a) * (stretch * stretch) + off_d0 * off_d0
+    # z error of a and b: sigma_l on barrel layers; on disks (z exact, r measured) the r
+    # error moved along the track, sigma_r |cot theta|
+    za = w_a * (sigma_l[a] * abs(cot) if disk[a] else sigma_l[a])
+    zb = w_b * (sigma_l[b] * abs(cot) if disk[b] else sigma_l[b])
+    var_zl = za * za + zb * zb
     # longitudinal: z on barrel layers (scattering / sin theta), r on disks (/ |cos theta|)
-    var_zl = (w_a * _sigma_z(sp, a, cot)) ** 2 + (w_b * _sigma_z(sp, b, cot)) ** 2
-    if disk:
-        cos_t = np.abs(cot) / inv_sin
+    if on_disk:
+        cos_t = abs(cot) / inv_sin
         # a z error at fixed z becomes an r error: dr = dz tan(theta) along the track
-        var_l = var_zl / np.maximum(cot * cot, 1e-6) + (ms / np.maximum(cos_t, 0.05)) ** 2
+        e = ms / np.maximum(cos_t, 0.05)
+        var_l = var_zl / np.maximum(cot * cot, 1e-6) + e * e
     else:
-        var_l = var_zl + (ms * inv_sin) ** 2
-    return wrap_phi(phi), z, np.sqrt(var_t), np.sqrt(var_l)
+        e = ms * inv_sin
+        var_l = var_zl + e * e
+    return wrap_phi1(phi_t), z_t, math.sqrt(var_t), math.sqrt(var_l)
 
 
-def _sigma_z(sp: SpacePoints, i: np.ndarray, cot: np.ndarray) -> np.ndarray:
-    """z error of points: their sigma_l on barrel layers; on disks (z exact, r measured)
-    the r error moved along the track, sigma_r |cot theta|."""
-    return np.where(sp.disk[i], sp.sigma_l[i] * np.abs(cot), sp.sigma_l[i])
-
-
-def _pull2(
-    sp: SpacePoints, d: _Doublets, rows: np.ndarray, c: np.ndarray, info: _SurfaceInfo, sc: int
-) -> np.ndarray:
-    """Squared normalised distance of candidates ``c`` to their doublet's prediction at
-    their own position (radius on a barrel layer, z on a disk)."""
-    disk = bool(info.disk[sc])
-    if disk:
-        k = d.kappa[rows]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s_c = d.s_b[rows] + (sp.z[c] - sp.z[d.b[rows]]) / d.cot[rows]
-        u = np.clip(0.5 * np.abs(k) * s_c, 0.0, 0.5 * np.pi)
-        r_pred = np.where(
-            np.abs(k) * s_c < 1e-6, s_c, 2.0 * np.sin(u) / np.maximum(np.abs(k), 1e-12)
+@njit(cache=True, error_model="numpy")
+def _predict_rows(
+    r: np.ndarray,
+    phi: np.ndarray,
+    z: np.ndarray,
+    disk: np.ndarray,
+    sigma_t: np.ndarray,
+    sigma_l: np.ndarray,
+    da: np.ndarray,
+    db: np.ndarray,
+    kappa: np.ndarray,
+    s_a: np.ndarray,
+    s_b: np.ndarray,
+    cot: np.ndarray,
+    th_a: np.ndarray,
+    th_b: np.ndarray,
+    asin_b: np.ndarray,
+    sigma_d0: float,
+    rows: np.ndarray,
+    r_t: np.ndarray,
+    on_disk: bool,
+    out_phi: np.ndarray,
+    out_z: np.ndarray,
+    out_st: np.ndarray,
+    out_sl: np.ndarray,
+) -> None:
+    for i in range(len(rows)):
+        out_phi[i], out_z[i], out_st[i], out_sl[i] = _predict1(
+            r,
+            phi,
+            z,
+            disk,
+            sigma_t,
+            sigma_l,
+            da,
+            db,
+            kappa,
+            s_a,
+            s_b,
+            cot,
+            th_a,
+            th_b,
+            asin_b,
+            sigma_d0,
+            rows[i],
+            r_t[i],
+            on_disk,
         )
-        phi, _, st, sl = _predict(sp, d, rows, r_pred, info, sc, nominal=False)
-        rt = sp.r[c] * wrap_phi(sp.phi[c] - phi)
-        rl = sp.r[c] - r_pred
-        st = np.sqrt(st * st + sp.sigma_t[c] ** 2)
-        sl = np.sqrt(sl * sl + sp.sigma_l[c] ** 2)
+
+
+@njit(cache=True, error_model="numpy")
+def _pull1(
+    r: np.ndarray,
+    phi: np.ndarray,
+    z: np.ndarray,
+    disk: np.ndarray,
+    sigma_t: np.ndarray,
+    sigma_l: np.ndarray,
+    da: np.ndarray,
+    db: np.ndarray,
+    kappa: np.ndarray,
+    s_a: np.ndarray,
+    s_b: np.ndarray,
+    cot: np.ndarray,
+    th_a: np.ndarray,
+    th_b: np.ndarray,
+    asin_b: np.ndarray,
+    sigma_d0: float,
+    row: int,
+    ci: int,
+    on_disk: bool,
+) -> float:
+    """Squared normalised distance of point ``ci`` to doublet ``row``'s prediction at the
+    point's own position (radius on a barrel layer, z on a disk)."""
+    if on_disk:
+        k = kappa[row]
+        s_c = s_b[row] + (z[ci] - z[db[row]]) / cot[row]
+        u = np.minimum(np.maximum(0.5 * abs(k) * s_c, 0.0), 0.5 * np.pi)
+        if abs(k) * s_c < 1e-6:
+            r_t = s_c
+        else:
+            r_t = 2.0 * math.sin(u) / np.maximum(abs(k), 1e-12)
     else:
-        phi, z, st, sl = _predict(sp, d, rows, sp.r[c], info, sc, nominal=False)
-        rt = sp.r[c] * wrap_phi(sp.phi[c] - phi)
-        rl = sp.z[c] - z
-        st = np.sqrt(st * st + sp.sigma_t[c] ** 2)
-        sl = np.sqrt(sl * sl + sp.sigma_l[c] ** 2)
-    return (rt / st) ** 2 + (rl / sl) ** 2
+        r_t = r[ci]
+    phi_t, z_t, st, sl = _predict1(
+        r,
+        phi,
+        z,
+        disk,
+        sigma_t,
+        sigma_l,
+        da,
+        db,
+        kappa,
+        s_a,
+        s_b,
+        cot,
+        th_a,
+        th_b,
+        asin_b,
+        sigma_d0,
+        row,
+        r_t,
+        on_disk,
+    )
+    rt = r[ci] * wrap_phi1(phi[ci] - phi_t)
+    rl = r[ci] - r_t if on_disk else z[ci] - z_t
+    st = math.sqrt(st * st + sigma_t[ci] * sigma_t[ci])
+    sl = math.sqrt(sl * sl + sigma_l[ci] * sigma_l[ci])
+    a, b = rt / st, rl / sl
+    return a * a + b * b
 
 
 # --------------------------------------------------------------------------- circles
@@ -427,40 +796,97 @@ class Circles:
 
     @classmethod
     def through(cls, sp: SpacePoints, trip: np.ndarray) -> Circles:
-        x, y, z = sp.x[trip], sp.y[trip], sp.z[trip]
-        bx, by = x[:, 1] - x[:, 0], y[:, 1] - y[:, 0]
-        cx, cy = x[:, 2] - x[:, 0], y[:, 2] - y[:, 0]
-        dd = 2.0 * (bx * cy - by * cx)
-        b2, c2 = bx * bx + by * by, cx * cx + cy * cy
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ux = (cy * b2 - by * c2) / dd
-            uy = (bx * c2 - cx * b2) / dd
-        radius = np.where(dd != 0, np.hypot(ux, uy), np.inf)
-        inv_r = np.where(np.isfinite(radius), 1.0 / radius, 0.0)
-        s12 = _arc_from_chord(np.hypot(x[:, 2] - x[:, 1], y[:, 2] - y[:, 1]), inv_r)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cot = np.where(s12 > 0, (z[:, 2] - z[:, 1]) / s12, 0.0)
-        return cls(x[:, 0] + ux, y[:, 0] + uy, radius, cot)
+        xc, yc, radius, cot = _circles(sp.x, sp.y, sp.z, np.ascontiguousarray(trip, np.int64))
+        return cls(xc, yc, radius, cot)
 
     def d0(self) -> np.ndarray:
-        with np.errstate(invalid="ignore"):  # straight lines: inf - inf, masked
-            return np.where(np.isfinite(self.radius), np.hypot(self.xc, self.yc) - self.radius, 0.0)
+        shape, (xc, yc, radius) = flat_arrays(self.xc, self.yc, self.radius)
+        return _circle_d0_flat(xc, yc, radius).reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
+def _circle1(
+    x: np.ndarray, y: np.ndarray, z: np.ndarray, i0: int, i1: int, i2: int
+) -> tuple[float, float, float, float]:
+    """:class:`Circles` of points i0, i1, i2: (xc, yc, radius, cot) (compiled)."""
+    bx, by = x[i1] - x[i0], y[i1] - y[i0]
+    cx, cy = x[i2] - x[i0], y[i2] - y[i0]
+    dd = 2.0 * (bx * cy - by * cx)
+    b2, c2 = bx * bx + by * by, cx * cx + cy * cy
+    ux = (cy * b2 - by * c2) / dd
+    uy = (bx * c2 - cx * b2) / dd
+    radius = math.hypot(ux, uy) if dd != 0 else np.inf
+    inv_r = 1.0 / radius if np.isfinite(radius) else 0.0
+    s12 = arc_from_chord1(math.hypot(x[i2] - x[i1], y[i2] - y[i1]), inv_r)
+    cot = (z[i2] - z[i1]) / s12 if s12 > 0 else 0.0
+    return x[i0] + ux, y[i0] + uy, radius, cot
+
+
+@njit(cache=True, error_model="numpy")
+def _circle_d0(xc: float, yc: float, radius: float) -> float:
+    """Signed d0 of a circle: |centre| - radius (0 for a straight line)."""
+    return math.hypot(xc, yc) - radius if np.isfinite(radius) else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _circle_d0_flat(xc: np.ndarray, yc: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    out = np.empty(len(xc))
+    for i in range(len(xc)):
+        out[i] = _circle_d0(xc[i], yc[i], radius[i])
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _circles(
+    x: np.ndarray, y: np.ndarray, z: np.ndarray, trip: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n = len(trip)
+    xc, yc, radius, cot = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        xc[i], yc[i], radius[i], cot[i] = _circle1(x, y, z, trip[i, 0], trip[i, 1], trip[i, 2])
+    return xc, yc, radius, cot
 
 
 def _circle_cuts(
     sp: SpacePoints, trip: np.ndarray, cfg: SeedingConfig, bz: np.ndarray
 ) -> np.ndarray:
-    c = Circles.through(sp, trip)
-    pt = GEV_PER_T_MM * np.abs(bz) * c.radius
-    inv_r = np.where(np.isfinite(c.radius), 1.0 / c.radius, 0.0)
-    a, b = trip[:, 0], trip[:, 1]
-    s12 = _arc_from_chord(np.hypot(sp.x[b] - sp.x[a], sp.y[b] - sp.y[a]), inv_r)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cot = np.where(s12 > 0, (sp.z[b] - sp.z[a]) / s12, 0.0)
-    z0 = sp.z[a] - cot * _arc_from_chord(sp.r[a], inv_r)
-    return (
-        (pt >= cfg.min_pt_GeV) & (np.abs(c.d0()) <= cfg.max_d0_mm) & (np.abs(z0) <= cfg.max_z0_mm)
+    """Triplets passing the cuts on their exact circle: pT, |d0|, |z0|."""
+    return _circle_cuts_rows(
+        sp.x,
+        sp.y,
+        sp.z,
+        sp.r,
+        np.ascontiguousarray(trip, np.int64),
+        np.ascontiguousarray(bz, np.float64),
+        float(cfg.min_pt_GeV),
+        float(cfg.max_d0_mm),
+        float(cfg.max_z0_mm),
     )
+
+
+@njit(cache=True, error_model="numpy")
+def _circle_cuts_rows(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    r: np.ndarray,
+    trip: np.ndarray,
+    bz: np.ndarray,
+    min_pt: float,
+    max_d0: float,
+    max_z0: float,
+) -> np.ndarray:
+    out = np.empty(len(trip), np.bool_)
+    for i in range(len(trip)):
+        a, b = trip[i, 0], trip[i, 1]
+        xc, yc, radius, _ = _circle1(x, y, z, a, b, trip[i, 2])
+        pt = GEV_PER_T_MM * abs(bz[i]) * radius
+        inv_r = 1.0 / radius if np.isfinite(radius) else 0.0
+        s12 = arc_from_chord1(math.hypot(x[b] - x[a], y[b] - y[a]), inv_r)
+        cot = (z[b] - z[a]) / s12 if s12 > 0 else 0.0
+        z0 = z[a] - cot * arc_from_chord1(r[a], inv_r)
+        out[i] = pt >= min_pt and abs(_circle_d0(xc, yc, radius)) <= max_d0 and abs(z0) <= max_z0
+    return out
 
 
 # --------------------------------------------------------------------------- the seeding
@@ -513,7 +939,12 @@ def find_seeds(
         return Seeds.empty(3 + cfg.confirm_surfaces)
     trip = np.concatenate(trips)
     chi2 = np.concatenate(chis)
-    trip, first = np.unique(trip, axis=0, return_index=True)
+    if len(sp) < 2_000_000:  # np.unique(trip, axis=0, ...) on one int64 key per row
+        n = np.int64(len(sp))
+        _, first = np.unique((trip[:, 0] * n + trip[:, 1]) * n + trip[:, 2], return_index=True)
+        trip = trip[first]
+    else:
+        trip, first = np.unique(trip, axis=0, return_index=True)
     chi2 = chi2[first]
     if cfg.confirm_hits == 0:
         best = _unique_hit_sets(trip, chi2, len(sp))
