@@ -11,4 +11,5 @@ def flat_arrays(*arrays: ArrayLike) -> tuple[tuple[int, ...], list[np.ndarray]]:
     """Broadcast arrays to float64 and flatten them (contiguous) for a compiled loop;
     ``(shape, flat arrays)``."""
     b = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in arrays))
-    return b[0].shape, [np.ascontiguousarray(x).ravel() for x in b]
+    # a broadcast view is read-only (numba warns on it): copy those, pass the others through
+    return b[0].shape, [np.require(x, requirements=("C", "W")).ravel() for x in b]

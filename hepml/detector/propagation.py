@@ -704,12 +704,18 @@ def _by_track(track: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, bool]:
 
 #: below this transverse radius (mm) a track is never "inwards": it starts at the beam line
 _INWARDS_MIN_R_MM = 1.0
+#: a radial velocity (mm per mm of path, times r) within this of zero is tangential, not inwards:
+#: a helix started at its point of closest approach to the beam line (a seed's, |d0| of
+#: millimetres) has exactly zero there, and round-off (1e-13) gave either sign
+_TANGENTIAL_MM = 1e-9
 
 
 def _inwards(st: np.ndarray) -> np.ndarray:
     """Tracks moving towards the z axis, away from the beam line (past their apex)."""
     x, y = st[_X], st[_Y]
-    return ((x * st[_DX] + y * st[_DY]) < 0.0) & (x * x + y * y > _INWARDS_MIN_R_MM**2)
+    return ((x * st[_DX] + y * st[_DY]) < -_TANGENTIAL_MM) & (
+        x * x + y * y > _INWARDS_MIN_R_MM**2
+    )
 
 
 #: :func:`_nav_step`'s outcome per track
