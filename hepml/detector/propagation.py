@@ -713,9 +713,7 @@ _TANGENTIAL_MM = 1e-9
 def _inwards(st: np.ndarray) -> np.ndarray:
     """Tracks moving towards the z axis, away from the beam line (past their apex)."""
     x, y = st[_X], st[_Y]
-    return ((x * st[_DX] + y * st[_DY]) < -_TANGENTIAL_MM) & (
-        x * x + y * y > _INWARDS_MIN_R_MM**2
-    )
+    return ((x * st[_DX] + y * st[_DY]) < -_TANGENTIAL_MM) & (x * x + y * y > _INWARDS_MIN_R_MM**2)
 
 
 #: :func:`_nav_step`'s outcome per track
