@@ -258,6 +258,14 @@ def _lagrange1(s0: float, s1: float, s2: float, s_t: float) -> tuple[float, floa
 
 
 @njit(cache=True, error_model="numpy")
+def _line_radial1(px: float, py: float, dx: float, dy: float) -> tuple[float, float]:
+    """The radius of the line's point p and its rate dr/ds along d (:func:`_candidate_point1`;
+    the same for every candidate of one prediction)."""
+    r0 = np.maximum(math.hypot(px, py), 1e-9)
+    return r0, (px * dx + py * dy) / r0
+
+
+@njit(cache=True, error_model="numpy")
 def _candidate_point1(
     disk: bool,
     r: float,
@@ -268,12 +276,13 @@ def _candidate_point1(
     dx: float,
     dy: float,
     dz: float,
+    r0: float,
+    drds: float,
 ) -> tuple[float, float, float, float]:
     """The straight-line prediction from (p, d) moved to a point's own radius r (barrel) or
     z (disk), and the point's residual along the surface to it: ``(qx, qy, qz, along)``;
-    the residual across is :func:`_candidate_across1`."""
-    r0 = np.maximum(math.hypot(px, py), 1e-9)
-    drds = (px * dx + py * dy) / r0
+    ``r0, drds`` are :func:`_line_radial1` of the line. The residual across is
+    :func:`_candidate_across1`."""
     t = (z - pz) / dz if disk else (r - r0) / drds
     t = np.minimum(np.maximum(t, -50.0), 50.0) if np.isfinite(t) else 0.0
     qx, qy, qz = px + t * dx, py + t * dy, pz + t * dz
@@ -678,6 +687,7 @@ def _gather_surface(
             buf_c = np.empty(2 * len(buf_c), np.int64)
         tr = track[qi]
         first = n_out
+        r0, drds = _line_radial1(px[qi], py[qi], dx[qi], dy[qi])
         for j in range(m):
             ci = buf_c[j]
             own = False
@@ -687,7 +697,7 @@ def _gather_surface(
             if own:
                 continue
             qx, qy, _, a_l = _candidate_point1(
-                disk[ci], r[ci], z[ci], px[qi], py[qi], pz[qi], dx[qi], dy[qi], dz[qi]
+                disk[ci], r[ci], z[ci], px[qi], py[qi], pz[qi], dx[qi], dy[qi], dz[qi], r0, drds
             )
             sl = math.sqrt(sig_l[qi] * sig_l[qi] + sigma_l[ci] * sigma_l[ci])
             v = a_l / sl

@@ -275,6 +275,8 @@ class SpacePoints:
     _indexes: dict[tuple[int, float, bytes], SurfaceIndex] = field(
         init=False, repr=False, default_factory=dict
     )
+    #: each surface's points (rows), for :meth:`index`
+    _on_surface: dict[int, np.ndarray] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.r = np.hypot(self.x, self.y)
@@ -346,10 +348,13 @@ class SpacePoints:
 
     def index(self, surface: int, w_bin: float, allowed: np.ndarray | None = None) -> SurfaceIndex:
         """The index of ``surface``'s points (those ``allowed``, if given); cached."""
-        mask = self.surface == surface
-        key = (surface, w_bin, b"" if allowed is None else np.packbits(allowed[mask]).tobytes())
+        on = self._on_surface.get(surface)
+        if on is None:
+            on = self._on_surface[surface] = np.flatnonzero(self.surface == surface)
+        sub = None if allowed is None else np.asarray(allowed[on], dtype=bool)
+        key = (surface, w_bin, b"" if sub is None else np.packbits(sub).tobytes())
         if key not in self._indexes:
-            idx = np.flatnonzero(mask if allowed is None else mask & allowed)
+            idx = on if sub is None else on[sub]
             w = self.r[idx] if self.disk[idx].any() else self.z[idx]
             self._indexes[key] = SurfaceIndex(self.phi[idx], w, idx, w_bin)
         return self._indexes[key]
