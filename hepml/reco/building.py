@@ -89,13 +89,28 @@ def _first_of_groups(*keys: np.ndarray) -> np.ndarray:
     return first
 
 
+def _lexsort2(minor: np.ndarray, major: np.ndarray) -> np.ndarray:
+    """``np.lexsort((minor, major))`` of two integer keys: one stable sort of the combined key
+    ``(major - min) * span + (minor - min)`` (several times faster than lexsort's two
+    passes), or lexsort itself where that key could overflow."""
+    if len(major) == 0:
+        return np.zeros(0, dtype=np.int64)
+    lo_a, hi_a = int(minor.min()), int(minor.max())
+    lo_b, hi_b = int(major.min()), int(major.max())
+    span = hi_a - lo_a + 1
+    if (hi_b - lo_b + 1) * span >= 2**62:
+        return np.lexsort((minor, major))
+    key = (major.astype(np.int64) - lo_b) * span + (minor.astype(np.int64) - lo_a)
+    return np.argsort(key, kind="stable")
+
+
 def _one_per_slot(
     group: np.ndarray, slot: np.ndarray, hit: np.ndarray, score: np.ndarray
 ) -> np.ndarray:
     """Indices of the highest-scoring element of each (group, slot), ties to the lower hit index,
     in (group, slot) order: the first of each (group, slot) in ``np.lexsort((hit, -score, slot,
     group))``, with a two-key sort and one compiled pass over the runs."""
-    order = np.lexsort((slot, group))
+    order = _lexsort2(slot, group)
     return _best_of_runs(order, group, slot, hit, np.asarray(score, dtype=np.float64))
 
 
@@ -128,7 +143,7 @@ def _shared_pairs(
     track: np.ndarray, hit: np.ndarray, n_tracks: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs of tracks holding a common hit, with how many hits they share: ``(a, b, n)``, a < b."""
-    order = np.lexsort((track, hit))
+    order = _lexsort2(track, hit)
     hs, ts = hit[order], track[order]
     keys = []
     d = 1
