@@ -473,10 +473,14 @@ def _window_errors(
     # less its value where the seed's points begin)
     c = np.zeros(3)
     before = np.zeros(3)
+    tx_mid = tx_last = 0.0
     for i in range(n):
         rd = road[i]
         if i == 0 or rd != road[i - 1]:
             before[:] = c
+            # the seed's material at its middle and last hits (the same for its points)
+            tx_mid = track_x01(x_over_x0[surface_hit[trio[rd, 1]]], cot[rd], False)
+            tx_last = track_x01(x_over_x0[surface_hit[trio[rd, 2]]], cot[rd], False)
         sp_i = s[i] + s_start[rd] * inv_sin[rd]
         s_pt[i] = sp_i
         s0, s1, s2 = s_fit[rd, 0], s_fit[rd, 1], s_fit[rd, 2]
@@ -491,22 +495,20 @@ def _window_errors(
             var_l = e * e if j == 0 else var_l + e * e
         p = np.maximum(p_[i], 0.05)
         th_pt = highland1(p, x_over_x0[surface[i]] / np.maximum(cos_incidence[i], 0.05), 1.0, 1.0)
-        th_mid = highland1(
-            p, track_x01(x_over_x0[surface_hit[trio[rd, 1]]], cot[rd], False), 1.0, 1.0
-        )
-        th_last = highland1(
-            p, track_x01(x_over_x0[surface_hit[trio[rd, 2]]], cot[rd], False), 1.0, 1.0
-        )
+        th_mid = highland1(p, tx_mid, 1.0, 1.0)
+        th_last = highland1(p, tx_last, 1.0, 1.0)
         e1 = th_mid * (sp_i - s1)
         e2 = th_last * np.maximum(sp_i - s2, 0.0)
         ms2 = e1 * e1 + e2 * e2
         t2 = th_pt * th_pt if sp_i > s2 + 1.0 else 0.0
-        v = (t2, t2 * sp_i, t2 * sp_i * sp_i)
-        cc = np.empty(3)
-        for j in range(3):
-            c[j] += v[j]
-            cc[j] = c[j] - v[j] - before[j]
-        ms2 = ms2 + np.maximum(cc[0] * sp_i * sp_i - 2.0 * cc[1] * sp_i + cc[2], 0.0)
+        v0, v1, v2 = t2, t2 * sp_i, t2 * sp_i * sp_i
+        c[0] += v0
+        c[1] += v1
+        c[2] += v2
+        cc0 = c[0] - v0 - before[0]
+        cc1 = c[1] - v1 - before[1]
+        cc2 = c[2] - v2 - before[2]
+        ms2 = ms2 + np.maximum(cc0 * sp_i * sp_i - 2.0 * cc1 * sp_i + cc2, 0.0)
         on_disk = disk_surface[surface[i]]
         r_pt = np.maximum(math.hypot(x[i], y[i]), 1e-3)
         sin_t = np.maximum(math.hypot(dx[i], dy[i]), 1e-3)
@@ -1333,13 +1335,18 @@ def _chi2_rows(
     order = np.empty(k, np.int64)
     trio = (0, 0, 0)
     s_fit = (0.0, 0.0, 0.0)
+    rho_f = phi_f = d0_f = z0_f = cot_f = cot = inv_sin = s_phi = c_phi = p_f = 0.0
     for i in range(len(c)):
         f, ci = fit_of[i], c[i]
-        rho_f, phi_f, d0_f, z0_f, cot_f = rho[f], phi0[f], d0[f], z0[f], cot_raw[f]
+        if i == 0 or f != fit_of[i - 1]:  # the fit's terms (candidates come by fit)
+            rho_f, phi_f, d0_f, z0_f, cot_f = rho[f], phi0[f], d0[f], z0[f], cot_raw[f]
+            cot = _finite(cot_f)
+            inv_sin = math.sqrt(1.0 + cot * cot)
+            s_phi, c_phi = math.sin(phi_f), math.cos(phi_f)
+            p_f = pt[f] * math.sqrt(1.0 + cot_f * cot_f)
+            p_f = 1.0 if p_f != p_f else _finite(p_f)
+            p_f = np.minimum(np.maximum(p_f, 0.05), 1e4)
         st, sl = sigma_t[ci], sigma_l[ci]
-        cot = _finite(cot_f)
-        inv_sin = math.sqrt(1.0 + cot * cot)
-        s_phi, c_phi = math.sin(phi_f), math.cos(phi_f)
         # the fit's hits by path (the same for the next candidates of this fit and hits)
         same = i > 0 and f == fit_of[i - 1] and n_hit[i] == n_hit[i - 1]
         for j in range(k):
@@ -1410,9 +1417,7 @@ def _chi2_rows(
                 _DISK_COT * sigma_l[trio[j]] if disk[trio[j]] else sigma_l[trio[j]]
             )  # _sigma_z
             var_l = e * e if j == 0 else var_l + e * e
-        p = pt[f] * math.sqrt(1.0 + cot_f * cot_f)
-        p = 1.0 if p != p else _finite(p)
-        p = np.minimum(np.maximum(p, 0.05), 1e4)
+        p = p_f
         # the kink nearest the candidate: at the last hit beyond the fitted range, the first before
         # it, and inside it (an overlap or a surface between fitted hits) the nearest fitted hit,
         # whose kink moves the fitted circle there by about theta0 times the distance
