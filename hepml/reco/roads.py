@@ -60,6 +60,7 @@ from hepml.detector.propagation import (
 )
 from hepml.detector.scattering import highland1, track_x01
 from hepml.features.roads import N_FEATURES, road_features
+from hepml.reco.building import lexsort_fast
 from hepml.reco.fit import (
     HelixFit,
     arc_length,
@@ -1518,7 +1519,7 @@ def _won_fraction(roads: Roads, alive: np.ndarray) -> np.ndarray:
     e = np.flatnonzero(sel)
     h = roads.hit[e]
     r = rid[e]
-    o = np.lexsort((mean[r], -npk[r], h))
+    o = lexsort_fast((mean[r], -npk[r], h))
     first = np.r_[True, h[o][1:] != h[o][:-1]]
     won = np.bincount(r[o][first], minlength=n)
     return np.where(npk > 0, won / np.maximum(npk, 1), 0.0)
