@@ -143,3 +143,21 @@ def test_two_hits_of_one_layer_on_overlapping_modules_both_stay():
     road = [(0, 0, 0.9), (1, 10, 0.9), (2, 20, 0.9), (3, 30, 0.8), (4, 31, 0.7), (5, 40, 0.9)]
     t = build([road], 6)
     assert t.n_tracks == 1 and (t.track_id == 1).all()
+
+
+def test_lexsort_fast_matches_lexsort() -> None:
+    """Integer and float keys (ties, NaN, -0.0, inf), and the fallback where the combined key
+    would overflow: the same order as np.lexsort."""
+    from hepml.reco.building import lexsort_fast
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 2, 50, 5000):
+        h = rng.integers(-5, 90, n)
+        s = rng.random(n).round(2)
+        if n > 10:
+            s[::7], s[::11], s[1::11], s[::13] = np.nan, -0.0, 0.0, np.inf
+        r = rng.integers(0, 700, n)
+        for keys in ((r, -s, h), (s, -r, h), (r, h), (s,)):
+            assert np.array_equal(lexsort_fast(keys), np.lexsort(keys))
+    big = np.array([0, 2**40, 5, 2**40])
+    assert np.array_equal(lexsort_fast((big, big, big)), np.lexsort((big, big, big)))

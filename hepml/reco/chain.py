@@ -156,13 +156,15 @@ def label_roads(
     model: nn.Module | RoadLabeller,
     road_ptr: np.ndarray,
     features: np.ndarray,
-    batch_size: int = 1024,
+    batch_size: int = 256,
     threads: int = 1,
 ) -> np.ndarray:
     """The labeller's logit for every road element, flat (M,) float32.
 
     Roads are sorted by length and run in batches (eval mode, no grad), so that
-    padding stays small; the model packs each batch. ``threads`` torch CPU
+    padding stays small; the model packs each batch. Batches of 256 keep a batch's
+    activations in the CPU's cache: the real full-density event's 7508 roads take
+    0.13 s against 0.16-0.17 s in batches of 1024 (the same logits). ``threads`` torch CPU
     threads during the call (0 keeps torch's setting). ``model`` may also be a
     :data:`RoadLabeller` outside torch (:class:`hepml.export.OnnxLabeller`).
     """

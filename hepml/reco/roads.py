@@ -60,6 +60,7 @@ from hepml.detector.propagation import (
 )
 from hepml.detector.scattering import highland1, track_x01
 from hepml.features.roads import N_FEATURES, road_features
+from hepml.reco.building import lexsort_fast
 from hepml.reco.fit import (
     HelixFit,
     arc_length,
@@ -258,6 +259,14 @@ def _lagrange1(s0: float, s1: float, s2: float, s_t: float) -> tuple[float, floa
 
 
 @njit(cache=True, error_model="numpy")
+def _line_radial1(px: float, py: float, dx: float, dy: float) -> tuple[float, float]:
+    """The radius of the line's point p and its rate dr/ds along d (:func:`_candidate_point1`;
+    the same for every candidate of one prediction)."""
+    r0 = np.maximum(math.hypot(px, py), 1e-9)
+    return r0, (px * dx + py * dy) / r0
+
+
+@njit(cache=True, error_model="numpy")
 def _candidate_point1(
     disk: bool,
     r: float,
@@ -268,12 +277,13 @@ def _candidate_point1(
     dx: float,
     dy: float,
     dz: float,
+    r0: float,
+    drds: float,
 ) -> tuple[float, float, float, float]:
     """The straight-line prediction from (p, d) moved to a point's own radius r (barrel) or
     z (disk), and the point's residual along the surface to it: ``(qx, qy, qz, along)``;
-    the residual across is :func:`_candidate_across1`."""
-    r0 = np.maximum(math.hypot(px, py), 1e-9)
-    drds = (px * dx + py * dy) / r0
+    ``r0, drds`` are :func:`_line_radial1` of the line. The residual across is
+    :func:`_candidate_across1`."""
     t = (z - pz) / dz if disk else (r - r0) / drds
     t = np.minimum(np.maximum(t, -50.0), 50.0) if np.isfinite(t) else 0.0
     qx, qy, qz = px + t * dx, py + t * dy, pz + t * dz
@@ -464,10 +474,14 @@ def _window_errors(
     # less its value where the seed's points begin)
     c = np.zeros(3)
     before = np.zeros(3)
+    tx_mid = tx_last = 0.0
     for i in range(n):
         rd = road[i]
         if i == 0 or rd != road[i - 1]:
             before[:] = c
+            # the seed's material at its middle and last hits (the same for its points)
+            tx_mid = track_x01(x_over_x0[surface_hit[trio[rd, 1]]], cot[rd], False)
+            tx_last = track_x01(x_over_x0[surface_hit[trio[rd, 2]]], cot[rd], False)
         sp_i = s[i] + s_start[rd] * inv_sin[rd]
         s_pt[i] = sp_i
         s0, s1, s2 = s_fit[rd, 0], s_fit[rd, 1], s_fit[rd, 2]
@@ -482,22 +496,20 @@ def _window_errors(
             var_l = e * e if j == 0 else var_l + e * e
         p = np.maximum(p_[i], 0.05)
         th_pt = highland1(p, x_over_x0[surface[i]] / np.maximum(cos_incidence[i], 0.05), 1.0, 1.0)
-        th_mid = highland1(
-            p, track_x01(x_over_x0[surface_hit[trio[rd, 1]]], cot[rd], False), 1.0, 1.0
-        )
-        th_last = highland1(
-            p, track_x01(x_over_x0[surface_hit[trio[rd, 2]]], cot[rd], False), 1.0, 1.0
-        )
+        th_mid = highland1(p, tx_mid, 1.0, 1.0)
+        th_last = highland1(p, tx_last, 1.0, 1.0)
         e1 = th_mid * (sp_i - s1)
         e2 = th_last * np.maximum(sp_i - s2, 0.0)
         ms2 = e1 * e1 + e2 * e2
         t2 = th_pt * th_pt if sp_i > s2 + 1.0 else 0.0
-        v = (t2, t2 * sp_i, t2 * sp_i * sp_i)
-        cc = np.empty(3)
-        for j in range(3):
-            c[j] += v[j]
-            cc[j] = c[j] - v[j] - before[j]
-        ms2 = ms2 + np.maximum(cc[0] * sp_i * sp_i - 2.0 * cc[1] * sp_i + cc[2], 0.0)
+        v0, v1, v2 = t2, t2 * sp_i, t2 * sp_i * sp_i
+        c[0] += v0
+        c[1] += v1
+        c[2] += v2
+        cc0 = c[0] - v0 - before[0]
+        cc1 = c[1] - v1 - before[1]
+        cc2 = c[2] - v2 - before[2]
+        ms2 = ms2 + np.maximum(cc0 * sp_i * sp_i - 2.0 * cc1 * sp_i + cc2, 0.0)
         on_disk = disk_surface[surface[i]]
         r_pt = np.maximum(math.hypot(x[i], y[i]), 1e-3)
         sin_t = np.maximum(math.hypot(dx[i], dy[i]), 1e-3)
@@ -555,6 +567,7 @@ def _gather(
                 ix.w,
                 ix.point,
                 ix.w_min,
+                ix.w_max,
                 ix.w_bin,
                 ix.n_bins,
                 ix.cell,
@@ -606,6 +619,7 @@ def _gather_surface(
     w: np.ndarray,
     point: np.ndarray,
     w_min: float,
+    w_max: float,
     w_bin: float,
     n_bins: int,
     cell: float,
@@ -656,6 +670,7 @@ def _gather_surface(
                 w,
                 point,
                 w_min,
+                w_max,
                 w_bin,
                 n_bins,
                 cell,
@@ -675,6 +690,7 @@ def _gather_surface(
             buf_c = np.empty(2 * len(buf_c), np.int64)
         tr = track[qi]
         first = n_out
+        r0, drds = _line_radial1(px[qi], py[qi], dx[qi], dy[qi])
         for j in range(m):
             ci = buf_c[j]
             own = False
@@ -684,7 +700,7 @@ def _gather_surface(
             if own:
                 continue
             qx, qy, _, a_l = _candidate_point1(
-                disk[ci], r[ci], z[ci], px[qi], py[qi], pz[qi], dx[qi], dy[qi], dz[qi]
+                disk[ci], r[ci], z[ci], px[qi], py[qi], pz[qi], dx[qi], dy[qi], dz[qi], r0, drds
             )
             sl = math.sqrt(sig_l[qi] * sig_l[qi] + sigma_l[ci] * sigma_l[ci])
             v = a_l / sl
@@ -1320,13 +1336,18 @@ def _chi2_rows(
     order = np.empty(k, np.int64)
     trio = (0, 0, 0)
     s_fit = (0.0, 0.0, 0.0)
+    rho_f = phi_f = d0_f = z0_f = cot_f = cot = inv_sin = s_phi = c_phi = p_f = 0.0
     for i in range(len(c)):
         f, ci = fit_of[i], c[i]
-        rho_f, phi_f, d0_f, z0_f, cot_f = rho[f], phi0[f], d0[f], z0[f], cot_raw[f]
+        if i == 0 or f != fit_of[i - 1]:  # the fit's terms (candidates come by fit)
+            rho_f, phi_f, d0_f, z0_f, cot_f = rho[f], phi0[f], d0[f], z0[f], cot_raw[f]
+            cot = _finite(cot_f)
+            inv_sin = math.sqrt(1.0 + cot * cot)
+            s_phi, c_phi = math.sin(phi_f), math.cos(phi_f)
+            p_f = pt[f] * math.sqrt(1.0 + cot_f * cot_f)
+            p_f = 1.0 if p_f != p_f else _finite(p_f)
+            p_f = np.minimum(np.maximum(p_f, 0.05), 1e4)
         st, sl = sigma_t[ci], sigma_l[ci]
-        cot = _finite(cot_f)
-        inv_sin = math.sqrt(1.0 + cot * cot)
-        s_phi, c_phi = math.sin(phi_f), math.cos(phi_f)
         # the fit's hits by path (the same for the next candidates of this fit and hits)
         same = i > 0 and f == fit_of[i - 1] and n_hit[i] == n_hit[i - 1]
         for j in range(k):
@@ -1397,9 +1418,7 @@ def _chi2_rows(
                 _DISK_COT * sigma_l[trio[j]] if disk[trio[j]] else sigma_l[trio[j]]
             )  # _sigma_z
             var_l = e * e if j == 0 else var_l + e * e
-        p = pt[f] * math.sqrt(1.0 + cot_f * cot_f)
-        p = 1.0 if p != p else _finite(p)
-        p = np.minimum(np.maximum(p, 0.05), 1e4)
+        p = p_f
         # the kink nearest the candidate: at the last hit beyond the fitted range, the first before
         # it, and inside it (an overlap or a surface between fitted hits) the nearest fitted hit,
         # whose kink moves the fitted circle there by about theta0 times the distance
@@ -1500,7 +1519,7 @@ def _won_fraction(roads: Roads, alive: np.ndarray) -> np.ndarray:
     e = np.flatnonzero(sel)
     h = roads.hit[e]
     r = rid[e]
-    o = np.lexsort((mean[r], -npk[r], h))
+    o = lexsort_fast((mean[r], -npk[r], h))
     first = np.r_[True, h[o][1:] != h[o][:-1]]
     won = np.bincount(r[o][first], minlength=n)
     return np.where(npk > 0, won / np.maximum(npk, 1), 0.0)

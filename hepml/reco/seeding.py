@@ -367,6 +367,7 @@ def _third(
         ix.w,
         ix.point,
         ix.w_min,
+        ix.w_max,
         ix.w_bin,
         ix.n_bins,
         ix.cell,
@@ -402,6 +403,7 @@ def _third_rows(
     w: np.ndarray,
     point: np.ndarray,
     w_min: float,
+    w_max: float,
     w_bin: float,
     n_bins: int,
     cell: float,
@@ -474,6 +476,7 @@ def _third_rows(
                 w,
                 point,
                 w_min,
+                w_max,
                 w_bin,
                 n_bins,
                 cell,
@@ -1035,7 +1038,7 @@ def _unique_hit_sets(sets: np.ndarray, quality: np.ndarray, n_hits: int) -> np.n
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     rank = np.empty(n, dtype=np.int64)
-    rank[np.lexsort((np.arange(n), quality))] = np.arange(n)
+    rank[np.argsort(quality, kind="stable")] = np.arange(n)  # ties to the earlier seed
     q = np.sort(sets, axis=1).astype(np.int64)
     pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
     key = np.concatenate([q[:, i] * n_hits + q[:, j] for i, j in pairs])

@@ -88,6 +88,7 @@ class SurfaceIndex:
         w = np.asarray(w, dtype=np.float64)
         self.w_bin = float(w_bin)
         self.w_min = float(w.min()) if len(w) else 0.0
+        self.w_max = float(w.max()) if len(w) else 0.0
         self.n_bins = int((float(w.max()) - self.w_min) // self.w_bin) + 1 if len(w) else 1
         wb = self._bin(w)
         key = np.concatenate([phi - TWO_PI, phi, phi + TWO_PI]) + 3.0 * np.pi
@@ -127,6 +128,7 @@ class SurfaceIndex:
             self.w,
             self.point,
             self.w_min,
+            self.w_max,
             self.w_bin,
             self.n_bins,
             self.cell,
@@ -159,6 +161,7 @@ def query_one(
     w: np.ndarray,
     point: np.ndarray,
     w_min: float,
+    w_max: float,
     w_bin: float,
     n_bins: int,
     cell: float,
@@ -175,8 +178,11 @@ def query_one(
     """One window query of a :class:`SurfaceIndex`'s arrays (compiled): every w bin the
     window overlaps (in order), the key range of its phi window, the points inside it,
     written as ``(q, point)`` from ``n`` on into the buffers. Returns the new count, or -1
-    when the buffers are too small (grow them and query again). A NaN bound matches nothing."""
+    when the buffers are too small (grow them and query again). A NaN bound matches nothing,
+    nor does a w window beside the points' range [``w_min``, ``w_max``] (no bin is read)."""
     if not (hq == hq and lo_w == lo_w and hi_w == hi_w and phi == phi):
+        return n
+    if hi_w < w_min or lo_w > w_max:
         return n
     b_lo = int(min(max(np.floor((lo_w - w_min) / w_bin), 0.0), n_bins - 1))
     b_hi = int(min(max(np.floor((hi_w - w_min) / w_bin), 0.0), n_bins - 1))
@@ -209,6 +215,7 @@ def _query(
     w: np.ndarray,
     point: np.ndarray,
     w_min: float,
+    w_max: float,
     w_bin: float,
     n_bins: int,
     cell: float,
@@ -230,6 +237,7 @@ def _query(
                 w,
                 point,
                 w_min,
+                w_max,
                 w_bin,
                 n_bins,
                 cell,
@@ -267,6 +275,8 @@ class SpacePoints:
     _indexes: dict[tuple[int, float, bytes], SurfaceIndex] = field(
         init=False, repr=False, default_factory=dict
     )
+    #: each surface's points (rows), for :meth:`index`
+    _on_surface: dict[int, np.ndarray] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.r = np.hypot(self.x, self.y)
@@ -338,10 +348,13 @@ class SpacePoints:
 
     def index(self, surface: int, w_bin: float, allowed: np.ndarray | None = None) -> SurfaceIndex:
         """The index of ``surface``'s points (those ``allowed``, if given); cached."""
-        mask = self.surface == surface
-        key = (surface, w_bin, b"" if allowed is None else np.packbits(allowed[mask]).tobytes())
+        on = self._on_surface.get(surface)
+        if on is None:
+            on = self._on_surface[surface] = np.flatnonzero(self.surface == surface)
+        sub = None if allowed is None else np.asarray(allowed[on], dtype=bool)
+        key = (surface, w_bin, b"" if sub is None else np.packbits(sub).tobytes())
         if key not in self._indexes:
-            idx = np.flatnonzero(mask if allowed is None else mask & allowed)
+            idx = on if sub is None else on[sub]
             w = self.r[idx] if self.disk[idx].any() else self.z[idx]
             self._indexes[key] = SurfaceIndex(self.phi[idx], w, idx, w_bin)
         return self._indexes[key]
