@@ -10,6 +10,14 @@ from numpy.typing import ArrayLike
 def flat_arrays(*arrays: ArrayLike) -> tuple[tuple[int, ...], list[np.ndarray]]:
     """Broadcast arrays to float64 and flatten them (contiguous) for a compiled loop;
     ``(shape, flat arrays)``."""
-    b = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in arrays))
-    # a broadcast view is read-only (numba warns on it): copy those, pass the others through
-    return b[0].shape, [np.require(x, requirements=("C", "W")).ravel() for x in b]
+    xs = [np.asarray(a, dtype=np.float64) for a in arrays]
+    shape = np.broadcast_shapes(*(x.shape for x in xs))
+    # an array of another shape is broadcast into a copy of its own (a broadcast view is
+    # read-only, and numba would compile for that too); the others pass through
+    flat = [
+        (
+            np.array(np.broadcast_to(x, shape)) if x.shape != shape else np.ascontiguousarray(x)
+        ).ravel()
+        for x in xs
+    ]
+    return shape, flat
