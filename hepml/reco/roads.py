@@ -72,7 +72,7 @@ from hepml.reco.fit import (
     point_at_arc,
 )
 from hepml.reco.seeding import Seeds, _surface_info
-from hepml.reco.spacepoints import IndexArrays, SpacePoints, grown, query_into, wrap_phi, wrap_phi1
+from hepml.reco.spacepoints import SpacePoints, grown, query_into, wrap_phi, wrap_phi1
 
 _BIG_CHI2 = 1e6
 _FIELD_CORRECTION = True
@@ -562,7 +562,16 @@ def _gather(
             continue
         found.append(
             _gather_surface(
-                ix.arrays,
+                ix.keys,
+                ix.ptr,
+                ix.w,
+                ix.point,
+                ix.w_min,
+                ix.w_max,
+                ix.w_bin,
+                ix.n_bins,
+                ix.cell,
+                ix.n_cells,
                 sel,
                 phi_pt,
                 half,
@@ -605,7 +614,16 @@ def _gather(
 
 @njit(cache=True, error_model="numpy")
 def _gather_surface(
-    ix: IndexArrays,
+    keys: np.ndarray,
+    ptr: np.ndarray,
+    w: np.ndarray,
+    point: np.ndarray,
+    w_min: float,
+    w_max: float,
+    w_bin: float,
+    n_bins: int,
+    cell: float,
+    n_cells: int,
     sel: np.ndarray,
     phi_q: np.ndarray,
     half: np.ndarray,
@@ -646,7 +664,16 @@ def _gather_surface(
     for i in range(len(sel)):
         qi = sel[i]
         m, buf_q, buf_c = query_into(
-            ix,
+            keys,
+            ptr,
+            w,
+            point,
+            w_min,
+            w_max,
+            w_bin,
+            n_bins,
+            cell,
+            n_cells,
             phi_q[qi],
             half[qi],
             w_lo[qi],

@@ -53,7 +53,7 @@ from hepml.detector.navigation import layer_graph
 from hepml.detector.scattering import highland1, track_x01
 from hepml.errors import HepmlError
 from hepml.reco.fit import arc_from_chord1, arc_of_asin1
-from hepml.reco.spacepoints import IndexArrays, SpacePoints, grown, query_into, wrap_phi1
+from hepml.reco.spacepoints import SpacePoints, grown, query_into, wrap_phi1
 
 #: margin (mm) of the doublet windows on top of the envelope: resolution and scattering
 _DOUBLET_MARGIN_MM = 2.0
@@ -362,7 +362,16 @@ def _third(
     lo, hi = (info.z_lo[sc], info.z_hi[sc]) if disk else (info.r_lo[sc], info.r_hi[sc])
     return _third_rows(  # type: ignore[call-arg]  # (the kernel arguments)
         *_kernel_args(sp, d, info),
-        ix.arrays,
+        ix.keys,
+        ix.ptr,
+        ix.w,
+        ix.point,
+        ix.w_min,
+        ix.w_max,
+        ix.w_bin,
+        ix.n_bins,
+        ix.cell,
+        ix.n_cells,
         disk,
         float(0.5 * (lo + hi)),
         float(0.5 * (hi - lo)),
@@ -389,7 +398,16 @@ def _third_rows(
     th_b: np.ndarray,
     asin_b: np.ndarray,
     sigma_d0: float,
-    ix: IndexArrays,
+    keys: np.ndarray,
+    ptr: np.ndarray,
+    w: np.ndarray,
+    point: np.ndarray,
+    w_min: float,
+    w_max: float,
+    w_bin: float,
+    n_bins: int,
+    cell: float,
+    n_cells: int,
     on_disk: bool,
     mid: float,
     env: float,
@@ -452,7 +470,16 @@ def _third_rows(
         center_w = r_c if on_disk else pred_z
         w_l = n_sigma * sig_l + spread_l
         m, buf_q, buf_c = query_into(
-            ix,
+            keys,
+            ptr,
+            w,
+            point,
+            w_min,
+            w_max,
+            w_bin,
+            n_bins,
+            cell,
+            n_cells,
             wrap_phi1(pred_phi),
             w_phi,
             center_w - w_l,

@@ -65,13 +65,6 @@ def expand_ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return i, j
 
 
-#: a :class:`SurfaceIndex` for the compiled queries: sorted keys, cell pointers, w and point
-#: per key, w_min, w_max, w_bin, n_bins, the phi cell and the number of cells
-IndexArrays = tuple[
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, float, float, int, float, int
-]
-
-
 class SurfaceIndex:
     """Points of one surface indexed by (bin of w, phi), w = z (barrel) or r (disk).
 
@@ -110,22 +103,6 @@ class SurfaceIndex:
         self.n_cells = int(np.ceil(self.n_bins * _KEY_STRIDE / self.cell)) + 1
         self.ptr = _cell_starts(self.keys, self.n_cells, self.cell)
 
-    @property
-    def arrays(self) -> IndexArrays:
-        """The index as the compiled queries take it (:data:`IndexArrays`)."""
-        return (
-            self.keys,
-            self.ptr,
-            self.w,
-            self.point,
-            self.w_min,
-            self.w_max,
-            self.w_bin,
-            self.n_bins,
-            self.cell,
-            self.n_cells,
-        )
-
     def _bin(self, w: np.ndarray) -> np.ndarray:
         b = np.floor((np.asarray(w) - self.w_min) / self.w_bin)
         return np.clip(b, 0, self.n_bins - 1).astype(np.int64)
@@ -146,7 +123,16 @@ class SurfaceIndex:
         if len(self.keys) == 0 or len(phi) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         return _query(
-            self.arrays,
+            self.keys,
+            self.ptr,
+            self.w,
+            self.point,
+            self.w_min,
+            self.w_max,
+            self.w_bin,
+            self.n_bins,
+            self.cell,
+            self.n_cells,
             phi,
             np.ascontiguousarray(half),
             np.ascontiguousarray(w_lo),
@@ -170,7 +156,16 @@ def _cell_starts(keys: np.ndarray, n_cells: int, cell: float) -> np.ndarray:
 
 @njit(cache=True, error_model="numpy")
 def query_one(
-    ix: IndexArrays,
+    keys: np.ndarray,
+    ptr: np.ndarray,
+    w: np.ndarray,
+    point: np.ndarray,
+    w_min: float,
+    w_max: float,
+    w_bin: float,
+    n_bins: int,
+    cell: float,
+    n_cells: int,
     phi: float,
     hq: float,
     lo_w: float,
@@ -180,12 +175,11 @@ def query_one(
     out_p: np.ndarray,
     n: int,
 ) -> int:
-    """One window query of a :class:`SurfaceIndex`'s arrays ``ix`` (compiled): every w bin the
+    """One window query of a :class:`SurfaceIndex`'s arrays (compiled): every w bin the
     window overlaps (in order), the key range of its phi window, the points inside it,
     written as ``(q, point)`` from ``n`` on into the buffers. Returns the new count, or -1
     when the buffers are too small (grow them and query again). A NaN bound matches nothing,
     nor does a w window beside the points' range [``w_min``, ``w_max``] (no bin is read)."""
-    keys, ptr, w, point, w_min, w_max, w_bin, n_bins, cell, n_cells = ix
     if not (hq == hq and lo_w == lo_w and hi_w == hi_w and phi == phi):
         return n
     if hi_w < w_min or lo_w > w_max:
@@ -216,7 +210,16 @@ def grown(a: np.ndarray, n: int) -> np.ndarray:
 
 @njit(cache=True, error_model="numpy")
 def query_into(
-    ix: IndexArrays,
+    keys: np.ndarray,
+    ptr: np.ndarray,
+    w: np.ndarray,
+    point: np.ndarray,
+    w_min: float,
+    w_max: float,
+    w_bin: float,
+    n_bins: int,
+    cell: float,
+    n_cells: int,
     phi: float,
     hq: float,
     lo_w: float,
@@ -230,7 +233,16 @@ def query_into(
     matches fit: ``(new count, out_q, out_p)`` (compiled)."""
     while True:
         m = query_one(
-            ix,
+            keys,
+            ptr,
+            w,
+            point,
+            w_min,
+            w_max,
+            w_bin,
+            n_bins,
+            cell,
+            n_cells,
             phi,
             hq,
             lo_w,
@@ -247,7 +259,16 @@ def query_into(
 
 @njit(cache=True, error_model="numpy")
 def _query(
-    ix: IndexArrays,
+    keys: np.ndarray,
+    ptr: np.ndarray,
+    w: np.ndarray,
+    point: np.ndarray,
+    w_min: float,
+    w_max: float,
+    w_bin: float,
+    n_bins: int,
+    cell: float,
+    n_cells: int,
     phi: np.ndarray,
     half: np.ndarray,
     w_lo: np.ndarray,
@@ -259,7 +280,16 @@ def _query(
     n = 0
     for q in range(len(phi)):
         n, out_q, out_p = query_into(
-            ix,
+            keys,
+            ptr,
+            w,
+            point,
+            w_min,
+            w_max,
+            w_bin,
+            n_bins,
+            cell,
+            n_cells,
             phi[q],
             half[q],
             w_lo[q],
