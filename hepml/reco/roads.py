@@ -72,7 +72,7 @@ from hepml.reco.fit import (
     point_at_arc,
 )
 from hepml.reco.seeding import Seeds, _surface_info
-from hepml.reco.spacepoints import SpacePoints, grown, query_into, wrap_phi, wrap_phi1
+from hepml.reco.spacepoints import SpacePoints, grown, query_one, wrap_phi, wrap_phi1
 
 _BIG_CHI2 = 1e6
 _FIELD_CORRECTION = True
@@ -663,26 +663,31 @@ def _gather_surface(
     n_out = 0
     for i in range(len(sel)):
         qi = sel[i]
-        m, buf_q, buf_c = query_into(
-            keys,
-            ptr,
-            w,
-            point,
-            w_min,
-            w_max,
-            w_bin,
-            n_bins,
-            cell,
-            n_cells,
-            phi_q[qi],
-            half[qi],
-            w_lo[qi],
-            w_hi[qi],
-            qi,
-            buf_q,
-            buf_c,
-            0,
-        )
+        while True:
+            m = query_one(
+                keys,
+                ptr,
+                w,
+                point,
+                w_min,
+                w_max,
+                w_bin,
+                n_bins,
+                cell,
+                n_cells,
+                phi_q[qi],
+                half[qi],
+                w_lo[qi],
+                w_hi[qi],
+                qi,
+                buf_q,
+                buf_c,
+                0,
+            )
+            if m >= 0:
+                break
+            buf_q = np.empty(2 * len(buf_q), np.int64)
+            buf_c = np.empty(2 * len(buf_c), np.int64)
         tr = track[qi]
         first = n_out
         r0, drds = _line_radial1(px[qi], py[qi], dx[qi], dy[qi])

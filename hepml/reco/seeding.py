@@ -53,7 +53,7 @@ from hepml.detector.navigation import layer_graph
 from hepml.detector.scattering import highland1, track_x01
 from hepml.errors import HepmlError
 from hepml.reco.fit import arc_from_chord1, arc_of_asin1
-from hepml.reco.spacepoints import SpacePoints, grown, query_into, wrap_phi1
+from hepml.reco.spacepoints import SpacePoints, grown, query_one, wrap_phi1
 
 #: margin (mm) of the doublet windows on top of the envelope: resolution and scattering
 _DOUBLET_MARGIN_MM = 2.0
@@ -469,26 +469,31 @@ def _third_rows(
         w_phi = np.minimum(n_sigma * sig_t / np.maximum(r_c, 1.0) + spread_phi, np.pi * (1 - 1e-9))
         center_w = r_c if on_disk else pred_z
         w_l = n_sigma * sig_l + spread_l
-        m, buf_q, buf_c = query_into(
-            keys,
-            ptr,
-            w,
-            point,
-            w_min,
-            w_max,
-            w_bin,
-            n_bins,
-            cell,
-            n_cells,
-            wrap_phi1(pred_phi),
-            w_phi,
-            center_w - w_l,
-            center_w + w_l,
-            row,
-            buf_q,
-            buf_c,
-            0,
-        )
+        while True:
+            m = query_one(
+                keys,
+                ptr,
+                w,
+                point,
+                w_min,
+                w_max,
+                w_bin,
+                n_bins,
+                cell,
+                n_cells,
+                wrap_phi1(pred_phi),
+                w_phi,
+                center_w - w_l,
+                center_w + w_l,
+                row,
+                buf_q,
+                buf_c,
+                0,
+            )
+            if m >= 0:
+                break
+            buf_q = np.empty(2 * len(buf_q), np.int64)
+            buf_c = np.empty(2 * len(buf_c), np.int64)
         for j in range(m):
             chi2 = _pull1(
                 r,

@@ -209,55 +209,6 @@ def grown(a: np.ndarray, n: int) -> np.ndarray:
 
 
 @njit(cache=True, error_model="numpy")
-def query_into(
-    keys: np.ndarray,
-    ptr: np.ndarray,
-    w: np.ndarray,
-    point: np.ndarray,
-    w_min: float,
-    w_max: float,
-    w_bin: float,
-    n_bins: int,
-    cell: float,
-    n_cells: int,
-    phi: float,
-    hq: float,
-    lo_w: float,
-    hi_w: float,
-    q: int,
-    out_q: np.ndarray,
-    out_p: np.ndarray,
-    n: int,
-) -> tuple[int, np.ndarray, np.ndarray]:
-    """:func:`query_one`, the buffers grown (their first ``n`` entries kept) until the
-    matches fit: ``(new count, out_q, out_p)`` (compiled)."""
-    while True:
-        m = query_one(
-            keys,
-            ptr,
-            w,
-            point,
-            w_min,
-            w_max,
-            w_bin,
-            n_bins,
-            cell,
-            n_cells,
-            phi,
-            hq,
-            lo_w,
-            hi_w,
-            q,
-            out_q,
-            out_p,
-            n,
-        )
-        if m >= 0:
-            return m, out_q, out_p
-        out_q, out_p = grown(out_q, n), grown(out_p, n)
-
-
-@njit(cache=True, error_model="numpy")
 def _query(
     keys: np.ndarray,
     ptr: np.ndarray,
@@ -279,26 +230,31 @@ def _query(
     out_p = np.empty(4 * len(phi) + 64, np.int64)
     n = 0
     for q in range(len(phi)):
-        n, out_q, out_p = query_into(
-            keys,
-            ptr,
-            w,
-            point,
-            w_min,
-            w_max,
-            w_bin,
-            n_bins,
-            cell,
-            n_cells,
-            phi[q],
-            half[q],
-            w_lo[q],
-            w_hi[q],
-            q,
-            out_q,
-            out_p,
-            n,
-        )
+        while True:
+            m = query_one(
+                keys,
+                ptr,
+                w,
+                point,
+                w_min,
+                w_max,
+                w_bin,
+                n_bins,
+                cell,
+                n_cells,
+                phi[q],
+                half[q],
+                w_lo[q],
+                w_hi[q],
+                q,
+                out_q,
+                out_p,
+                n,
+            )
+            if m >= 0:
+                break
+            out_q, out_p = grown(out_q, n), grown(out_p, n)
+        n = m
     return out_q[:n], out_p[:n]
 
 
