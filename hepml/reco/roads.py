@@ -287,14 +287,20 @@ def _candidate_point1(
     t = (z - pz) / dz if disk else (r - r0) / drds
     t = np.minimum(np.maximum(t, -50.0), 50.0) if np.isfinite(t) else 0.0
     qx, qy, qz = px + t * dx, py + t * dy, pz + t * dz
-    along = r - math.hypot(qx, qy) if disk else z - qz
-    return qx, qy, qz, along
+    return qx, qy, qz, _candidate_along1(disk, r, z, qx, qy, qz)
 
 
 @njit(cache=True, error_model="numpy")
 def _candidate_across1(r: float, phi: float, qx: float, qy: float) -> float:
     """The residual across the track (r dphi) of a point (r, phi) to the prediction q."""
     return r * wrap_phi1(phi - math.atan2(qy, qx))
+
+
+@njit(cache=True, error_model="numpy")
+def _candidate_along1(disk: bool, r: float, z: float, qx: float, qy: float, qz: float) -> float:
+    """The residual along the surface of a point (r, z) to the prediction q: in r on a disk,
+    in z on a barrel layer."""
+    return r - math.hypot(qx, qy) if disk else z - qz
 
 
 # --------------------------------------------------------------------------- roads
@@ -1193,9 +1199,7 @@ def _residual1(
         x, y, zb, ok = on_cylinder1(rho, phi0, d0, z0, cot, r)
     if not ok:
         return 1e3, 1e3
-    across = r * wrap_phi1(phi - math.atan2(y, x))
-    along = r - math.hypot(x, y) if disk else z - zb
-    return across, along
+    return _candidate_across1(r, phi, x, y), _candidate_along1(disk, r, z, x, y, zb)
 
 
 @njit(cache=True, error_model="numpy")
@@ -1291,9 +1295,7 @@ def _field_corrected1(
     x, y, z, _, _ = helix_z1(x0, y0, zz0, dx, dy, dz, omega, h if ok else 0.0)
     if not ok:
         return 1e3, 1e3
-    across = cr * wrap_phi1(cphi - math.atan2(y, x))
-    along = cr - math.hypot(x, y) if cdisk else cz - z
-    return across, along
+    return _candidate_across1(cr, cphi, x, y), _candidate_along1(cdisk, cr, cz, x, y, z)
 
 
 @njit(cache=True, error_model="numpy")
