@@ -305,6 +305,17 @@ def _first_bad_row(bad: np.ndarray) -> int:
     return int(np.flatnonzero(bad)[0])
 
 
+def _first_non_finite(table: pd.DataFrame, columns: tuple[str, ...]) -> tuple[str, int, int] | None:
+    """The first of ``columns`` (those ``table`` has) holding a NaN or inf: ``(column, first
+    such row, how many rows)``; None when all are finite."""
+    for c in columns:
+        if c in table:
+            bad = ~np.isfinite(table[c].to_numpy())
+            if bad.any():
+                return c, _first_bad_row(bad), int(bad.sum())
+    return None
+
+
 def check_tracker_tables(
     hits: pd.DataFrame, particles: pd.DataFrame | None, source: str | Path
 ) -> None:
@@ -315,14 +326,12 @@ def check_tracker_tables(
     a particle of the same event in ``particles`` (when given). An event of
     noise only (no particle) is valid.
     """
-    for c in ("x", "y", "z"):
-        if c in hits:
-            bad = ~np.isfinite(hits[c].to_numpy())
-            if bad.any():
-                i = _first_bad_row(bad)
-                raise HepmlError(
-                    f"'{source}': hit_id {int(hits['hit_id'].iloc[i])} has non-finite {c} = {hits[c].iloc[i]} ({int(bad.sum())} such hits)"
-                )
+    found = _first_non_finite(hits, ("x", "y", "z"))
+    if found is not None:
+        c, i, n = found
+        raise HepmlError(
+            f"'{source}': hit_id {int(hits['hit_id'].iloc[i])} has non-finite {c} = {hits[c].iloc[i]} ({n} such hits)"
+        )
     ev = hits["event_id"].to_numpy() if "event_id" in hits else np.zeros(len(hits), np.int64)
     dup = pd.DataFrame({"e": ev, "h": hits["hit_id"].to_numpy()}).duplicated().to_numpy()
     if dup.any():
@@ -332,14 +341,12 @@ def check_tracker_tables(
         )
     if particles is None:
         return
-    for c in ("vx", "vy", "vz", "px", "py", "pz"):
-        if c in particles:
-            bad = ~np.isfinite(particles[c].to_numpy())
-            if bad.any():
-                i = _first_bad_row(bad)
-                raise HepmlError(
-                    f"'{source}': particle_id {int(particles['particle_id'].iloc[i])} has non-finite {c}"
-                )
+    found = _first_non_finite(particles, ("vx", "vy", "vz", "px", "py", "pz"))
+    if found is not None:
+        c, i, _ = found
+        raise HepmlError(
+            f"'{source}': particle_id {int(particles['particle_id'].iloc[i])} has non-finite {c}"
+        )
     pid = hits["particle_id"].to_numpy()
     sel = pid > 0
     if sel.any():
