@@ -11,8 +11,10 @@ per hit and one per particle, each with an ``event_id`` column:
   particle_id`` plus the truth at the hit ``tx, ty, tz, tpx, tpy, tpz``
   (``particle_id`` 0 is noise);
 * ``particles``: ``event_id, particle_id, vx, vy, vz, px, py, pz, q, nhits,
-  particle_type`` (PDG code; 0 where a file does not say, as TrackML's
-  hits-only events).
+  particle_type, generation`` (``particle_type`` the PDG code, 0 where a file
+  does not say, as TrackML's hits-only events; ``generation`` 0 for the event
+  generator's particles, n >= 1 for the secondaries of the n-th interaction in
+  the material).
 
 TrackML CSV files are read as ``.csv`` or ``.csv.gz`` (whichever exists) and
 written as either.
@@ -63,6 +65,7 @@ PARTICLE_COLUMNS: dict[str, str] = {
     "q": "int32",
     "nhits": "int32",
     "particle_type": "int32",
+    "generation": "int32",
 }
 TRACKER_TREES = {"hits": HIT_COLUMNS, "particles": PARTICLE_COLUMNS}
 
@@ -496,6 +499,20 @@ def write_trackml_csv(
     return out
 
 
+#: TrackML's particle_id packs (vertex, primary, generation, secondary, process)
+#: into bit fields (the challenge's ``trackml.utils.decode_particle_id``); the
+#: generation, 0 for the event generator's particles and n >= 1 for those of the
+#: n-th interaction in the detector material, is bits 24-35.
+TRACKML_GENERATION_BITS = (24, 0xFFF)
+
+
+def trackml_generation(particle_id: np.ndarray) -> np.ndarray:
+    """The generation field of TrackML ``particle_id`` values, ``(N,)`` int32."""
+    shift, mask = TRACKML_GENERATION_BITS
+    pid = np.asarray(particle_id, dtype=np.int64).astype(np.uint64)
+    return ((pid >> np.uint64(shift)) & np.uint64(mask)).astype(np.int32)
+
+
 def trackml_file(directory: str | Path, event: str, kind: str) -> Path:
     """The path of ``<event>-<kind>.csv`` in ``directory``, or of its ``.csv.gz`` if only that exists."""
     plain = Path(directory) / f"{event}-{kind}.csv"
@@ -531,7 +548,9 @@ def read_trackml_csv(
     ``truth=None`` reads ``-truth.csv`` and ``-particles.csv`` when both exist;
     without truth, ``particle_id`` is -1 (unknown) and no particle table is returned.
     ``event_id`` defaults to the number in the event name. A hits file without
-    ``module_id`` gets 0; a particles file without ``particle_type`` gets 0.
+    ``module_id`` gets 0; a particles file without ``particle_type`` gets 0, and
+    one without ``generation`` (TrackML's own files) gets the generation encoded
+    in its ``particle_id`` (:func:`trackml_generation`).
     """
     _check_event_name(event)
     directory = check_input_dir(directory, "TrackML event directory")
@@ -568,10 +587,13 @@ def read_trackml_csv(
             if c in t:
                 hits[c] = t[c].to_numpy()
         particles = _read_csv(
-            ppath, [c for c in PARTICLE_COLUMNS if c not in ("event_id", "particle_type")]
+            ppath,
+            [c for c in PARTICLE_COLUMNS if c not in ("event_id", "particle_type", "generation")],
         )
         if "particle_type" not in particles:
             particles["particle_type"] = 0
+        if "generation" not in particles:  # a TrackML particle_id says it
+            particles["generation"] = trackml_generation(particles["particle_id"].to_numpy())
         particles.insert(0, "event_id", eid)
         particles = _typed_frame(
             {c: particles[c].to_numpy() for c in particles.columns}, PARTICLE_COLUMNS

@@ -133,6 +133,36 @@ def test_equal_distances_are_broken_by_hit_id() -> None:
     assert w.sum() == pytest.approx(1.0)
 
 
+def test_material_secondaries_weigh_nothing() -> None:
+    hits, parts = event()
+    # particle 2 made in the material: its 4 hits lose their weight, particle 1 keeps its shape
+    w = pd.Series(hit_weights(hits, parts.assign(generation=[0, 1, 0])), index=hits["hit_id"])
+    exp = expected_weights(hits)
+    exp[[7, 8, 9, 10]] = 0.0
+    np.testing.assert_allclose(w.sort_index(), (exp / exp.sum()).sort_index(), rtol=1e-12)
+    # generation 0 everywhere is the same as no generation column
+    np.testing.assert_allclose(
+        hit_weights(hits, parts.assign(generation=0)), hit_weights(hits, parts)
+    )
+
+
+def test_weights_reproduce_the_published_ones_of_the_real_sample(trackml_event) -> None:
+    """The real sample's truth file carries the challenge's own weights: hit_weights, with the
+    generation read from TrackML's particle_id, gives every hit's weight to 1e-5 (the file
+    prints six digits), and the same hits weigh nothing."""
+    hits, parts = trackml_event.hits, trackml_event.particles
+    published = hits["weight"].to_numpy(np.float64)
+    published = published / published.sum()
+    w = hit_weights(hits.drop(columns="weight"), parts)
+    assert int((parts["generation"] > 0).sum()) > 100  # the sample does hold material secondaries
+    np.testing.assert_array_equal(w == 0, published == 0)
+    np.testing.assert_allclose(w, published, rtol=1e-5, atol=0)
+    # without the rule, the generation >= 1 particles would take 7% of the event's weight
+    w_all = hit_weights(hits, parts.drop(columns="generation"))
+    secondary = hits["particle_id"].isin(parts.loc[parts["generation"] > 0, "particle_id"])
+    assert w_all[secondary.to_numpy()].sum() > 0.05
+
+
 # --------------------------------------------------------------------------- score
 def test_perfect_submission_scores_one() -> None:
     hits, parts = event()

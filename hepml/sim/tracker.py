@@ -31,7 +31,11 @@ it leaves the tracker. Each module gets Poisson noise hits uniform on its area
 IDs follow TrackML: ``hit_id`` runs 1..N within each event, hits ordered by
 (volume, layer, module) and at random within a module; ``particle_id =
 event_id * 1_000_000 + k``, k = 1..n in a random order within the event (so k
-says nothing about a particle's origin); ``particle_type`` is the PDG code.
+says nothing about a particle's origin); ``particle_type`` is the PDG code;
+``generation`` is 0 for the generator's particles (primaries, V0 daughters) and
+n >= 1 for the secondaries of the n-th hadronic interaction in the material (the
+field TrackML encodes in bits 24-35 of its ``particle_id``; its score gives those
+particles no weight, see :mod:`hepml.evaluate.trackml`).
 """
 
 from __future__ import annotations
@@ -395,8 +399,10 @@ def simulate_particles(
     """All particles of ``n_events`` events (primaries, V0 daughters, secondaries) and their crossings.
 
     Returns ``(particles, crossings)``: particle arrays ``event, q, pdg, vx, vy,
-    vz, px, py, pz`` and the crossings of :func:`propagate` whose ``track`` is
-    the particle's row.
+    vz, px, py, pz, generation`` and the crossings of :func:`propagate` whose
+    ``track`` is the particle's row. ``generation`` is 0 for the generator's
+    particles (primaries and V0 daughters) and n for the secondaries of the n-th
+    hadronic interaction in the material, as TrackML's ``particle_id`` encodes it.
     """
     gen = _above_pt_min(generate_particles(sim, n_events, rng), sim.pt_min_GeV)
     parts: list[dict[str, np.ndarray]] = []
@@ -404,6 +410,7 @@ def simulate_particles(
     offset = 0
     for generation in range(sim.max_generations + 1):
         n = len(gen["q"])
+        gen["generation"] = np.full(n, generation, dtype=np.int32)
         if n == 0:
             break
         # particles below tracked_min_pt_GeV stay in the table but are not followed
@@ -539,6 +546,7 @@ def simulate_events(
             "q": parts["q"][porder],
             "nhits": nhits[porder],
             "particle_type": parts["pdg"][porder],
+            "generation": parts["generation"][porder],
         },
         copy=False,
     )
