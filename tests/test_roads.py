@@ -64,6 +64,31 @@ def test_roads_hold_the_seed_particles_hits(event):
     assert purity > 0.97, purity
 
 
+def test_overlap_partners_of_seed_hits_are_in_the_road(sim_event):
+    """Every pure seed's road holds the particle's other hits on the seed's own surfaces (overlap
+    partners, and the far face of a disk): measured against the seed hit, not the helix
+    propagated from the beam line, which misses forward seed hits by ~0.05 mm where the
+    solenoid's field falls (measured 0.978 of 7,174 on disks and 0.961 of 710 on barrel
+    layers; 0.858 and 0.906 when measured against the propagated helix)."""
+    ev = sim_event
+    seeds = find_seeds(ev.sp, ev.det, seeding_config(ev.cfg))
+    r = build_roads(ev.sp, ev.det, seeds, RoadConfig.from_config(ev.cfg), ev.pid, select=False)
+    sh, q = r.seed_hits, r.seed_particle
+    pure = ((ev.pid[np.maximum(sh, 0)] == q[:, None]) | (sh < 0)).all(axis=1) & (q > 0)
+    in_road = set(zip(r.road_of_element.tolist(), r.hit.tolist(), strict=True))
+    found = {True: [0, 0], False: [0, 0]}  # disk: [in the road, all]
+    for i in np.flatnonzero(pure):
+        for s in sh[i][sh[i] >= 0]:
+            partners = np.flatnonzero((ev.pid == q[i]) & (ev.sp.surface == ev.sp.surface[s]))
+            for p in partners[partners != s]:
+                f = found[bool(ev.sp.disk[s])]
+                f[0] += (i, int(p)) in in_road
+                f[1] += 1
+    assert found[True][1] > 3000 and found[False][1] > 300
+    assert found[True][0] / found[True][1] > 0.95, found
+    assert found[False][0] / found[False][1] > 0.93, found
+
+
 def test_roads_hold_the_seed_particles_hits_real(trackml_event):
     ev = trackml_event
     seeds = find_seeds(ev.sp, ev.det, seeding_config(ev.cfg))
