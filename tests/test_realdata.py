@@ -187,6 +187,8 @@ def test_compare_rows_in_table_order() -> None:
         "secondary_share": 0.24,
         "weighted_pt_median_GeV": 0.45,
         "weighted_soft_share": 0.08,
+        "material_secondary_share": 0.098,
+        "material_secondary_hard_share": 0.0,
     }
     sim = {
         **real,
@@ -194,6 +196,7 @@ def test_compare_rows_in_table_order() -> None:
         "hits_per_particle_mean": 13.5,
         "secondary_share": 0.01,
         "weighted_soft_share": 0.233,  # hepml's spectrum before the Hagedorn pT factor: 2.9x
+        "material_secondary_hard_share": 0.34,
     }
     rows = rd.compare(sim, real)
     assert [r.figure for r in rows] == list(rd.BANDS)
@@ -203,6 +206,8 @@ def test_compare_rows_in_table_order() -> None:
     assert by["hits_per_particle_mean"].difference == pytest.approx(3.5)
     assert by["hit_share_pixel_barrel"].ok is True and by["hit_share_pixel_barrel"].ratio == 1.0
     assert by["secondary_share"].ok is None  # reported without a band
+    assert by["material_secondary_hard_share"].ok is None
+    assert by["material_secondary_hard_share"].ratio == math.inf
     assert [r.figure for r in rd.out_of_band(rows)] == [
         "noise_share",
         "hits_per_particle_mean",
@@ -320,6 +325,9 @@ def test_real_sample_gives_the_issue_table(real_event: tuple[pd.DataFrame, pd.Da
     assert f["hits_per_particle_mean"] == pytest.approx(10.0, abs=0.05)
     assert f["hit_abs_eta_p95"] == pytest.approx(3.67, abs=0.005)
     assert f["secondary_share"] == pytest.approx(0.24, abs=0.005)
+    # 41 of the 418 particles with 4+ hits were made in the material, none above 0.5 GeV
+    assert f["material_secondary_share"] == pytest.approx(41 / 418, abs=1e-9)
+    assert f["material_secondary_hard_share"] == 0.0
     assert rd.event_counts(*real_event)["particles_with_hits"] == 468
 
 

@@ -19,15 +19,21 @@ TrackML's ``event000000001`` 5% sample):
 * secondary share: of the particles with hits, those whose vertex lies at
   transverse radius ``r > 1 mm`` (V0 decays, hadronic interactions; real 0.24);
 * the spectrum of the particles the TrackML score weighs (>= 4 hits): their
-  median pT (real 0.45 GeV) and the share of them below 0.2 GeV (real 0.08).
+  median pT (real 0.45 GeV) and the share of them below 0.2 GeV (real 0.08);
+* material secondaries: of the particles with >= 4 hits, those made in the
+  detector material (``generation`` >= 1; real 0.098), and of those the share
+  above 0.5 GeV (real 0 of 41; 0.03 in the full real events' particle tables).
+  The TrackML score gives them no weight
+  (:func:`hepml.evaluate.trackml.hit_weights`).
 
 :func:`compare` holds a simulated event's figures against a real event's
 within :data:`BANDS`: every hit share within 30% of the real value (ratio in
 0.7-1.3), hits per particle within 2 hits (difference), the double-hit share
 within a factor 0.6-1.5, the noise share within a factor 0.5-1.6, the median
 pT within 15% and the soft share within a factor 0.6-1.6 (the sample holds ~50
-particles below 0.2 GeV: 15% statistical error); the eta percentile and the
-secondary share are reported without a band.
+particles below 0.2 GeV: 15% statistical error); the eta percentile, the
+secondary share and the two material-secondary figures are reported without a
+band.
 
 :func:`local_residuals` gives the residual of each hit to its true crossing in
 the module's local frame (measured minus true, u and v, mm and pitches) by
@@ -72,6 +78,8 @@ SECONDARY_R_MM = 1.0
 WEIGHTED_MIN_HITS = ORDER_MIN_HITS
 #: the soft end of the weighted particles' spectrum (GeV)
 SOFT_PT_GEV = 0.2
+#: the material secondaries' "hard" share is of those above this pT (GeV)
+HARD_SECONDARY_PT_GEV = 0.5
 #: Percentile of the hits' |eta| that is reported.
 ETA_PERCENTILE = 95.0
 #: RMS of a uniform distribution over one pitch, in pitches: 1/sqrt(12).
@@ -131,6 +139,8 @@ BANDS: dict[str, Band] = {
     "secondary_share": Band("none"),
     "weighted_pt_median_GeV": Band("ratio", 0.85, 1.15),
     "weighted_soft_share": Band("ratio", 0.6, 1.6),
+    "material_secondary_share": Band("none"),
+    "material_secondary_hard_share": Band("none"),
 }
 #: What each figure is, in words (the report's first column).
 DESCRIPTIONS: dict[str, str] = {
@@ -143,6 +153,8 @@ DESCRIPTIONS: dict[str, str] = {
     "secondary_share": f"particles with hits from a vertex at r > {SECONDARY_R_MM:g} mm",
     "weighted_pt_median_GeV": f"median pT (GeV) of the particles with {WEIGHTED_MIN_HITS}+ hits",
     "weighted_soft_share": f"of those, the share below {SOFT_PT_GEV:g} GeV",
+    "material_secondary_share": f"particles with {WEIGHTED_MIN_HITS}+ hits made in the material (generation >= 1)",
+    "material_secondary_hard_share": f"of those, the share above {HARD_SECONDARY_PT_GEV:g} GeV",
 }
 
 
@@ -220,12 +232,29 @@ def secondary_share(hits: pd.DataFrame, particles: pd.DataFrame) -> float:
     return float((r > SECONDARY_R_MM).mean())
 
 
-def weighted_pt(hits: pd.DataFrame, particles: pd.DataFrame) -> np.ndarray:
-    """pT (GeV) of the particles with at least :data:`WEIGHTED_MIN_HITS` hits (those the
-    TrackML score weighs)."""
+def _with_min_hits(hits: pd.DataFrame, particles: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``particles`` with at least :data:`WEIGHTED_MIN_HITS` hits in ``hits``."""
     ids, counts = np.unique(track_hits(hits)["particle_id"].to_numpy(), return_counts=True)
-    p = particles[np.isin(particles["particle_id"].to_numpy(), ids[counts >= WEIGHTED_MIN_HITS])]
+    return particles[np.isin(particles["particle_id"].to_numpy(), ids[counts >= WEIGHTED_MIN_HITS])]
+
+
+def weighted_pt(hits: pd.DataFrame, particles: pd.DataFrame) -> np.ndarray:
+    """pT (GeV) of the particles with at least :data:`WEIGHTED_MIN_HITS` hits: those the
+    TrackML score weighs, and the material secondaries, which it does not."""
+    p = _with_min_hits(hits, particles)
     return np.hypot(p["px"].to_numpy(np.float64), p["py"].to_numpy(np.float64))
+
+
+def material_secondaries(hits: pd.DataFrame, particles: pd.DataFrame) -> tuple[float, float]:
+    """Of the particles with at least :data:`WEIGHTED_MIN_HITS` hits, the share made in the
+    material (``generation`` >= 1), and of those the share above
+    :data:`HARD_SECONDARY_PT_GEV`; NaN where undefined (no ``generation`` column)."""
+    p = _with_min_hits(hits, particles)
+    if "generation" not in p or not len(p):
+        return math.nan, math.nan
+    sec = p["generation"].to_numpy() >= 1
+    pt = np.hypot(p["px"].to_numpy(np.float64), p["py"].to_numpy(np.float64))[sec]
+    return float(sec.mean()), float((pt > HARD_SECONDARY_PT_GEV).mean()) if len(pt) else math.nan
 
 
 def event_figures(hits: pd.DataFrame, particles: pd.DataFrame) -> dict[str, float]:
@@ -248,6 +277,10 @@ def event_figures(hits: pd.DataFrame, particles: pd.DataFrame) -> dict[str, floa
     pt = weighted_pt(hits, particles)
     out["weighted_pt_median_GeV"] = float(np.median(pt)) if len(pt) else math.nan
     out["weighted_soft_share"] = float((pt < SOFT_PT_GEV).mean()) if len(pt) else math.nan
+    (
+        out["material_secondary_share"],
+        out["material_secondary_hard_share"],
+    ) = material_secondaries(hits, particles)
     return out
 
 
