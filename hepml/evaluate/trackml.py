@@ -29,10 +29,10 @@ Hit weights, as in the ``trackml-library``:
   weights the challenge published with its truth files. In the real sample
   ``event000000001``, every one of the 41 generation >= 1 particles with four or
   more hits has weight 0. With the rule, these weights reproduce the published
-  ones on every hit (``tests/test_real_sample.py``). All 41 of those particles
-  have pT < 0.5 GeV; in the full real events, 26 of 797 and 24 of 1001 such
-  particles are above 0.5 GeV, so the rule cannot be told apart from a
-  "below 0.5 GeV" one there, and it is kept as the simpler of the two.
+  ones on every hit to 1e-5 (``tests/test_evaluate_trackml.py``). All 41 of
+  those particles have pT < 0.5 GeV, so the sample cannot tell this rule from a
+  "below 0.5 GeV" one; the simpler is kept. In the full real events' particle
+  tables, 26 of 797 and 24 of 1001 such particles (4+ hits) are above 0.5 GeV.
 * ``weight = pT weight * order weight``, normalised so that the weights of one
   event sum to 1. Equal ``|z - vz|`` within a particle (the library's average
   rank then maps tied hits to one index, double-counting a profile value) are
