@@ -119,7 +119,8 @@ def event_roads(
     Each later pass (``reco.later_passes``, unless ``later_passes`` is False) seeds the
     points that no track built so far holds: the road follower's tracks
     (:func:`follower_tracks`) of the roads the earlier passes' selection
-    (:func:`hepml.reco.roads.select_roads`) kept. A point a kept road picked but no
+    (:func:`hepml.reco.roads.select_roads`) kept; with ``roads.free_below_hits``, also
+    the points of those tracks with fewer hits. A point a kept road picked but no
     track took (a fake road's, or one a duplicate lost) is free again: on two
     default-config events that lifts the efficiency above 1 GeV for secondaries born
     30-200 mm from the beam line from 62 to 69 of 91 and the road follower's TrackML score
@@ -134,7 +135,9 @@ def event_roads(
     n_seeds = len(seeds)
     for later in reco.later_passes if later_passes else ():
         built = follower_tracks(Roads.concat(kept), len(sp), reco.building)
-        free = (sp.surface >= 0) & (built.track_id == 0)
+        free = (sp.surface >= 0) & (
+            _track_size(built.track_id) < max(reco.roads.free_below_hits, 1)
+        )
         more_seeds = find_seeds(sp, det, later, allowed=free)
         every.append(
             build_roads(
@@ -150,6 +153,13 @@ def event_roads(
         kept.append(select_roads(every[-1], reco.roads))
         n_seeds += len(more_seeds)
     return Roads.concat(kept if select else every), n_seeds
+
+
+def _track_size(track_id: np.ndarray) -> np.ndarray:
+    """The number of hits of each point's track, 0 for points in no track, (n,)."""
+    size = np.bincount(track_id)
+    size[0] = 0
+    return size[track_id]
 
 
 def label_roads(

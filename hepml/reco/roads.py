@@ -88,6 +88,7 @@ class RoadConfig:
 
     n_sigma: float
     max_hits_per_surface: int
+    free_below_hits: int
     min_picked: int
     min_won_fraction: float
     confirm_hits: int
