@@ -157,7 +157,7 @@ def event_roads(
 
 def _track_size(track_id: np.ndarray) -> np.ndarray:
     """The number of hits of each point's track, 0 for points in no track, (n,)."""
-    size = np.bincount(track_id)
+    size = np.bincount(track_id, minlength=1)
     size[0] = 0
     return size[track_id]
 
