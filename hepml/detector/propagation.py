@@ -257,6 +257,14 @@ def helix_move(
 
 
 @njit(cache=True, error_model="numpy")
+def _bend1(
+    k: float, u: float, v: float, w: float, bx: float, by: float, bz: float
+) -> tuple[float, float, float]:
+    """The change of direction per mm, k d x B (k = q c / p), one Runge-Kutta stage."""
+    return k * (v * bz - w * by), k * (w * bx - u * bz), k * (u * by - v * bx)
+
+
+@njit(cache=True, error_model="numpy")
 def _rk4_1(
     st: np.ndarray,
     i: int,
@@ -275,32 +283,23 @@ def _rk4_1(
     k = st[_Q, i] * GEV_PER_T_MM / st[_P, i]
     x0, y0, z0 = st[_X, i], st[_Y, i], st[_Z, i]
     u0, v0, w0 = st[_DX, i], st[_DY, i], st[_DZ, i]
-    # a1 = k d0 x B(x0)
-    a1x = k * (v0 * b0z - w0 * b0y)
-    a1y = k * (w0 * b0x - u0 * b0z)
-    a1z = k * (u0 * b0y - v0 * b0x)
+    a1x, a1y, a1z = _bend1(k, u0, v0, w0, b0x, b0y, b0z)
     half = 0.5 * h
     u1, v1, w1 = u0 + half * a1x, v0 + half * a1y, w0 + half * a1z
     bx, by, bz = field_at(
         x0 + half * u0, y0 + half * v0, z0 + half * w0, kind, bz_T, corners, n_r, n_z, grid
     )
-    a2x = k * (v1 * bz - w1 * by)
-    a2y = k * (w1 * bx - u1 * bz)
-    a2z = k * (u1 * by - v1 * bx)
+    a2x, a2y, a2z = _bend1(k, u1, v1, w1, bx, by, bz)
     u2, v2, w2 = u0 + half * a2x, v0 + half * a2y, w0 + half * a2z
     bx, by, bz = field_at(
         x0 + half * u1, y0 + half * v1, z0 + half * w1, kind, bz_T, corners, n_r, n_z, grid
     )
-    a3x = k * (v2 * bz - w2 * by)
-    a3y = k * (w2 * bx - u2 * bz)
-    a3z = k * (u2 * by - v2 * bx)
+    a3x, a3y, a3z = _bend1(k, u2, v2, w2, bx, by, bz)
     u3, v3, w3 = u0 + h * a3x, v0 + h * a3y, w0 + h * a3z
     bx, by, bz = field_at(
         x0 + h * u2, y0 + h * v2, z0 + h * w2, kind, bz_T, corners, n_r, n_z, grid
     )
-    a4x = k * (v3 * bz - w3 * by)
-    a4y = k * (w3 * bx - u3 * bz)
-    a4z = k * (u3 * by - v3 * bx)
+    a4x, a4y, a4z = _bend1(k, u3, v3, w3, bx, by, bz)
     sixth = h * (1.0 / 6.0)
     st[_X, i] = x0 + sixth * (u0 + 2.0 * u1 + 2.0 * u2 + u3)
     st[_Y, i] = y0 + sixth * (v0 + 2.0 * v1 + 2.0 * v2 + v3)
