@@ -312,13 +312,15 @@ def test_d0_cut_keeps_the_forward_triplets(sim_event):
     pt_true = ev.pt_of(ev.pid[trip[:, 0]])
     trip = trip[(pt_true >= 0.15) & (pt_true < 0.5)]
     bz = ev.det.field.bz_axis(ev.sp.z[trip[:, 1]])
-    _, d0, _, err = S.triplet_d0(ev.sp, trip, bz, S._surface_info(ev.det))
+    info = S._surface_info(ev.det)
+    passed = S._circle_cuts(ev.sp, trip, dataclasses.replace(scfg, max_d0_mm=1.0), bz, info)
+    _, d0, _, _ = S.triplet_d0(ev.sp, trip, bz, info)
     kind = np.array(["".join("D" if d else "B" for d in row) for row in ev.sp.disk[trip]])
     kept, fixed = {}, {}
     for k in ("BBB", "BBD", "BDD", "DDD"):
         m = kind == k
         assert m.sum() > 80, (k, m.sum())
-        kept[k] = float(np.mean(np.abs(d0[m]) <= 1.0 + 2.5 * err[m]))
+        kept[k] = float(np.mean(passed[m]))
         fixed[k] = float(np.mean(np.abs(d0[m]) <= 1.0))
     assert min(kept.values()) >= 0.97, kept
     assert fixed["DDD"] < 0.9, fixed
