@@ -208,6 +208,17 @@ def test_ambiguity_resolution_drops_duplicate_and_fake_roads(event):
     assert (kept.seed_particle == 0).sum() <= (loose.seed_particle == 0).sum()
 
 
+def _served(roads, n_hits: dict) -> set:
+    """Particles served by a road: its seed's particle, with more than half of that particle's
+    hits among the road's labelled elements."""
+    good = np.bincount(roads.road_of_element, weights=roads.label, minlength=len(roads))
+    return {
+        p
+        for p, k in zip(roads.seed_particle.tolist(), good, strict=True)
+        if p > 0 and k > 0.5 * n_hits[p]
+    }
+
+
 def test_second_pass_seeds_the_points_the_first_pass_left(sim_event):
     """Iterative tracking: a second, softer pass with skip triplets among the points no track
     built from the kept roads holds; its roads serve particles the first missed, never fewer. Measured: primaries
@@ -236,17 +247,9 @@ def test_second_pass_seeds_the_points_the_first_pass_left(sim_event):
 
     n_hits = dict(zip(*np.unique(ev.pid, return_counts=True), strict=True))
 
-    def served(r):
-        good = np.bincount(r.road_of_element, weights=r.label, minlength=len(r))
-        return {
-            p
-            for p, k in zip(r.seed_particle.tolist(), good, strict=True)
-            if p > 0 and k > 0.5 * n_hits[p]
-        }
-
     want = ev.ids[(ev.pt > 0.2) & ev.primary]
     want = np.array([p for p in want if n_hits.get(p, 0) >= 8])
-    s1, s2 = served(r1), served(r2)
+    s1, s2 = _served(r1, n_hits), _served(r2, n_hits)
     e1, e2 = efficiency(want, s1), efficiency(want, s2)
     assert set(want.tolist()) & s1 <= s2
     assert e2 > e1 + 0.05, (e1, e2)
@@ -285,17 +288,9 @@ def test_later_passes_may_take_the_points_of_short_tracks(sim_event):
 
     n_hits = dict(zip(*np.unique(ev.pid, return_counts=True), strict=True))
 
-    def served(r):
-        good = np.bincount(r.road_of_element, weights=r.label, minlength=len(r))
-        return {
-            p
-            for p, k in zip(r.seed_particle.tolist(), good, strict=True)
-            if p > 0 and k > 0.5 * n_hits[p]
-        }
-
     want = ev.ids[(ev.pt > 0.15) & (ev.pt < 0.5) & ev.primary]
     want = np.array([p for p in want if n_hits.get(p, 0) >= 5])
-    s0, s6 = served(r0), served(r6)
+    s0, s6 = _served(r0, n_hits), _served(r6, n_hits)
     w = set(want.tolist())
     assert len(w) > 1000
     assert not w & (s0 - s6)  # no soft primary lost

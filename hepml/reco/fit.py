@@ -141,6 +141,21 @@ def arc_from_chord1(chord: float, rho: float) -> float:
 
 
 @njit(cache=True, error_model="numpy")
+def lagrange1(s0: float, s1: float, s2: float, s_t: float) -> tuple[float, float, float]:
+    """The Lagrange weights at ``s_t`` of the parabola through three points at s0, s1, s2:
+    its value there is the weighted sum of theirs (denominators kept >= 1e-6 in size)."""
+    s = (s0, s1, s2)
+    w = [1.0, 1.0, 1.0]
+    for i in range(3):
+        for j in range(3):
+            if i != j:
+                den = s[i] - s[j]
+                den = 1e-6 if abs(den) < 1e-6 else den
+                w[i] *= (s_t - s[j]) / den
+    return w[0], w[1], w[2]
+
+
+@njit(cache=True, error_model="numpy")
 def arc_of_asin1(chord: float, u: float, asin_u: float) -> float:
     """:func:`arc_from_chord1` given u = min(|rho| chord / 2, 1) and asin(u) (a caller that
     has the arcsine already): chord asin(u) / u, or its series below u = 1e-4."""

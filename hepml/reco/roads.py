@@ -71,6 +71,7 @@ from hepml.reco.fit import (
     arc_length_sc,
     at_arc1,
     fit_helix_points,
+    lagrange1,
     on_cylinder1,
     on_plane1,
     point_at_arc,
@@ -247,20 +248,6 @@ def _state_at(fit: HelixFit, s_t: np.ndarray | float = 0.0) -> TrackStates:
     return TrackStates(
         x, y, z, np.cos(phi), np.sin(phi), fit.cot_theta, p, fit.q.astype(np.float64)
     )
-
-
-@njit(cache=True, error_model="numpy")
-def _lagrange1(s0: float, s1: float, s2: float, s_t: float) -> tuple[float, float, float]:
-    """:func:`_lagrange` of one parabola (compiled; the one implementation)."""
-    s = (s0, s1, s2)
-    w = [1.0, 1.0, 1.0]
-    for i in range(3):
-        for j in range(3):
-            if i != j:
-                den = s[i] - s[j]
-                den = 1e-6 if abs(den) < 1e-6 else den
-                w[i] *= (s_t - s[j]) / den
-    return w[0], w[1], w[2]
 
 
 @njit(cache=True, error_model="numpy")
@@ -496,7 +483,7 @@ def _window_errors(
         sp_i = s[i] + s_start[rd] * inv_sin[rd]
         s_pt[i] = sp_i
         s0, s1, s2 = s_fit[rd, 0], s_fit[rd, 1], s_fit[rd, 2]
-        lw = _lagrange1(s0, s1, s2, sp_i)
+        lw = lagrange1(s0, s1, s2, sp_i)
         var_t = 0.0
         var_l = 0.0
         for j in range(3):
@@ -1451,7 +1438,7 @@ def _chi2_rows(
             s_fit = (_finite(s_raw[i_first]), _finite(s_raw[i_mid]), _finite(s_raw[i_last]))
         # and of the candidate
         s_c = arc_length_sc(x[ci], y[ci], rho_f, s_phi, c_phi, d0_f) * inv_sin
-        lw = _lagrange1(s_fit[0], s_fit[1], s_fit[2], s_c)
+        lw = lagrange1(s_fit[0], s_fit[1], s_fit[2], s_c)
         beyond = s_c > s_fit[2]
         if beyond and field_correction:  # the prediction follows the field
             rt, rl = _field_corrected1(

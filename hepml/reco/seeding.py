@@ -56,7 +56,7 @@ from hepml.detector.constants import GEV_PER_T_MM
 from hepml.detector.navigation import layer_graph
 from hepml.detector.scattering import highland1, track_x01
 from hepml.errors import HepmlError
-from hepml.reco.fit import arc_from_chord1, arc_of_asin1
+from hepml.reco.fit import arc_from_chord1, arc_of_asin1, lagrange1
 from hepml.reco.spacepoints import SpacePoints, grown, query_one, wrap_phi1
 
 #: margin (mm) of the doublet windows on top of the envelope: resolution and scattering
@@ -908,12 +908,9 @@ def _d0_error1(
     by the points' Lagrange weights, and the scattering kinks th_a at a (which moves d0 by
     th_a s_a) and th_b at b (which moves c by th_b (s_c - s_b)). Three points close together
     in r (disks: forward tracks) have large weights, and their circle's d0 is poorly known."""
-    dab, dac, dbc = s_a - s_b, s_a - s_c, s_b - s_c
-    if abs(dab) < 1e-6 or abs(dac) < 1e-6 or abs(dbc) < 1e-6:
+    if abs(s_a - s_b) < 1e-6 or abs(s_a - s_c) < 1e-6 or abs(s_b - s_c) < 1e-6:
         return np.inf
-    la = s_b * s_c / (dab * dac)
-    lb = -s_a * s_c / (dab * dbc)
-    lc = s_a * s_b / (dac * dbc)
+    la, lb, lc = lagrange1(s_a, s_b, s_c, 0.0)
     ms_a = th_a * s_a
     ms_b = lc * th_b * (s_c - s_b)
     return math.sqrt(
