@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from hepml.reco.building import BuildingConfig, build_tracks
 from hepml.rng import rng as make_rng
 
-CFG = BuildingConfig(threshold=0.5, min_hits=4, merge_min_shared=2, merge_min_fraction=0.5)
+CFG = BuildingConfig(
+    threshold=0.5, min_hits=4, merge_min_shared=2, merge_min_fraction=0.5, one_hit_per_module=False
+)
+#: the same with at most one hit per module (slot) in a track
+PER_MODULE = dataclasses.replace(CFG, one_hit_per_module=True)
 
 
 def roads(*elements: list[tuple[int, int, float]]) -> tuple[np.ndarray, ...]:
@@ -25,8 +31,9 @@ def build(elements: list[list[tuple[int, int, float]]], n_hits: int, cfg: Buildi
     return build_tracks(ptr, hit, layer, score, score > cfg.threshold, n_hits, cfg)
 
 
-def test_one_hit_per_layer_keeps_the_most_confident():
-    # layer 3 has two hits above threshold: only the 0.9 one joins; hit 6 is below threshold
+def test_one_hit_per_module_keeps_the_most_confident():
+    # module 3 has two hits above threshold: with the rule only the 0.9 one joins, without
+    # it both do; hit 6 is below threshold
     road = [
         (0, 0, 0.99),
         (1, 1, 0.98),
@@ -36,10 +43,29 @@ def test_one_hit_per_layer_keeps_the_most_confident():
         (5, 4, 0.8),
         (6, 5, 0.3),
     ]
-    t = build([road], 8)
+    t = build([road], 8, PER_MODULE)
     assert t.n_tracks == 1
     np.testing.assert_array_equal(t.track_id, [1, 1, 1, 0, 1, 1, 0, 0])
     assert np.isclose(t.confidence[0], 0.99 + 0.98 + 0.97 + 0.9 + 0.8)
+    t = build([road], 8)
+    np.testing.assert_array_equal(t.track_id, [1, 1, 1, 1, 1, 1, 0, 0])
+    assert np.isclose(t.confidence[0], 0.99 + 0.98 + 0.97 + 0.6 + 0.9 + 0.8)
+
+
+def test_without_the_module_rule_a_hesitant_hit_stays_and_the_rival_goes_to_its_own_track():
+    """Particle A's road holds A's hit 4 (p 0.4) and, on the same module, particle B's hit 14
+    (p 0.6); B's own road is sure of 14 (0.95). With one hit per module A keeps 14, loses it
+    to B in the contest and ends without hit 4; without the rule A keeps 4 and gives 14 up."""
+    a = [(0, 0, 0.9), (1, 1, 0.9), (2, 2, 0.9), (3, 3, 0.9), (4, 4, 0.4), (14, 4, 0.6)]
+    b = [(10, 10, 0.9), (11, 11, 0.9), (12, 12, 0.9), (13, 13, 0.9), (14, 4, 0.95)]
+    cfg = dataclasses.replace(CFG, threshold=0.3)
+    t = build([a, b], 15, cfg)
+    assert t.n_tracks == 2
+    assert (t.track_id[[1, 2, 3, 4]] == t.track_id[0]).all() and t.track_id[0] > 0
+    assert (t.track_id[[11, 12, 13, 14]] == t.track_id[10]).all() and t.track_id[10] > 0
+    t = build([a, b], 15, dataclasses.replace(cfg, one_hit_per_module=True))
+    assert t.n_tracks == 2 and t.track_id[4] == 0 and t.track_id[14] == t.track_id[10]
+    assert (t.track_id[[1, 2, 3]] == t.track_id[0]).all() and t.track_id[0] > 0
 
 
 def test_too_short_tracks_are_dissolved():
@@ -93,17 +119,20 @@ def test_a_track_losing_contested_hits_below_min_hits_frees_them_for_others():
 def test_merging_needs_enough_shared_hits():
     a = [(i, i, 0.9) for i in range(5)]
     b = [(0, 0, 0.8), (1, 1, 0.8)] + [(10 + i, i, 0.8) for i in range(2, 5)]
-    strict = BuildingConfig(threshold=0.5, min_hits=4, merge_min_shared=3, merge_min_fraction=0.5)
+    strict = dataclasses.replace(CFG, merge_min_shared=3)
     t = build([a, b], 15, strict)  # 2 shared < 3: no merge; a keeps 0, 1 and b is left with 3 hits
     assert t.n_tracks == 1 and (t.track_id[:5] == 1).all() and (t.track_id[10:] == 0).all()
     # 2 shared >= 2 but < half of the shorter track's 5: no merge, b loses 0, 1 and dissolves
     t = build([a, b], 15)
     assert t.n_tracks == 1 and (t.track_id[:5] == 1).all() and (t.track_id[10:] == 0).all()
     assert t.n_merged[0] == 1
-    loose = BuildingConfig(threshold=0.5, min_hits=4, merge_min_shared=2, merge_min_fraction=0.4)
-    t = build([a, b], 15, loose)  # 2 >= 0.4 * 5: merged; per layer the higher score wins
+    loose = dataclasses.replace(PER_MODULE, merge_min_fraction=0.4)
+    t = build([a, b], 15, loose)  # 2 >= 0.4 * 5: merged; per module the higher score wins
     assert t.n_tracks == 1 and (t.track_id[:5] == 1).all() and (t.track_id[10:] == 0).all()
     assert t.n_merged[0] == 2
+    t = build([a, b], 15, dataclasses.replace(loose, one_hit_per_module=False))
+    assert t.n_tracks == 1 and (t.track_id[:5] == 1).all() and (t.track_id[12:] == 1).all()
+    assert t.n_merged[0] == 2  # without the rule the union keeps b's own hits too
 
 
 def test_a_fake_road_sharing_the_seed_adds_none_of_its_hits_to_the_true_track():
@@ -115,7 +144,7 @@ def test_a_fake_road_sharing_the_seed_adds_none_of_its_hits_to_the_true_track():
     t = build([true, fake], 110)
     assert (t.track_id[:8] == t.track_id[0]).all() and t.track_id[0] > 0
     assert not np.isin(t.track_id[100:106], [t.track_id[0]]).any()
-    merge_all = BuildingConfig(threshold=0.5, min_hits=4, merge_min_shared=2, merge_min_fraction=0)
+    merge_all = dataclasses.replace(CFG, merge_min_fraction=0)
     t = build([true, fake], 110, merge_all)
     assert (t.track_id[100:106] == t.track_id[0]).all()  # what the fraction prevents
 
@@ -128,20 +157,25 @@ def test_many_random_roads_give_a_consistent_assignment():
         k = rng.integers(3, 12)
         hits = rng.integers(n_hits, size=k)
         elements.append([(int(h), int(h % 10), float(rng.random())) for h in hits])
-    t = build(elements, n_hits)
-    tid = t.track_id[t.track_id > 0]
-    layer = np.flatnonzero(t.track_id > 0) % 10
-    assert len(np.unique(tid * 10 + layer)) == len(tid)  # at most one hit per layer per track
-    ids, counts = np.unique(t.track_id[t.track_id > 0], return_counts=True)
-    assert (counts >= CFG.min_hits).all()
-    np.testing.assert_array_equal(ids, np.arange(1, t.n_tracks + 1))
-    assert np.all(np.diff(t.confidence) <= 1e-12)  # numbered by decreasing confidence
+    for cfg in (CFG, PER_MODULE):
+        t = build(elements, n_hits, cfg)
+        tid = t.track_id[t.track_id > 0]
+        layer = np.flatnonzero(t.track_id > 0) % 10
+        if cfg.one_hit_per_module:  # at most one hit per module per track
+            assert len(np.unique(tid * 10 + layer)) == len(tid)
+        ids, counts = np.unique(t.track_id[t.track_id > 0], return_counts=True)
+        assert (counts >= cfg.min_hits).all()
+        np.testing.assert_array_equal(ids, np.arange(1, t.n_tracks + 1))
+        assert np.all(np.diff(t.confidence) <= 1e-12)  # numbered by decreasing confidence
+        # every kept hit is one a road proposed above threshold
+        _, hit, _, score = roads(*elements)
+        assert np.isin(np.flatnonzero(t.track_id > 0), hit[score > cfg.threshold]).all()
 
 
 def test_two_hits_of_one_layer_on_overlapping_modules_both_stay():
     # hits 3 and 4 lie on one layer but on two overlapping modules (slots 30 and 31)
     road = [(0, 0, 0.9), (1, 10, 0.9), (2, 20, 0.9), (3, 30, 0.8), (4, 31, 0.7), (5, 40, 0.9)]
-    t = build([road], 6)
+    t = build([road], 6, PER_MODULE)
     assert t.n_tracks == 1 and (t.track_id == 1).all()
 
 

@@ -8,9 +8,9 @@ higher is better) and ``keep`` (the method's proposal: the labeller's
 ``p > threshold``, or the hits the road follower picked). Building is the same
 for every method:
 
-1. **One hit per slot**: in each road, of the kept elements of a slot only the
-   highest-scoring one stays. A road with fewer than ``min_hits`` hits left is
-   no track.
+1. **Kept hits**: with ``one_hit_per_module``, of a road's kept elements on one
+   slot only the highest-scoring one stays; without it (the default) every kept
+   element stays. A road with fewer than ``min_hits`` hits left is no track.
 2. **Confidence** of a track: the sum of its hits' scores (long, sure tracks
    first).
 3. **Duplicates**: tracks sharing at least ``merge_min_shared`` hits, and at
@@ -19,7 +19,8 @@ for every method:
    with a true track is no duplicate: it competes for them in step 4). Each
    track points to the most confident more-confident track it shares that many
    hits with, pointers are followed to the root, and a root's track becomes the
-   union of its members' hits, again one per slot (highest score).
+   union of its members' hits (a hit held by several members once, with its highest
+   score; with ``one_hit_per_module``, again one per slot).
 4. **Contested hits**: a hit held by several merged tracks goes to the one with
    the highest score for that hit (ties: the more confident track). A track left
    with fewer than ``min_hits`` hits is dissolved, and its hits are offered again
@@ -53,6 +54,7 @@ class BuildingConfig:
     min_hits: int
     merge_min_shared: int
     merge_min_fraction: float
+    one_hit_per_module: bool
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> BuildingConfig:
@@ -194,7 +196,10 @@ def build_tracks(
     road, h = road[sel], np.asarray(hit, dtype=np.int64)[sel]
     lay, s = np.asarray(slot, dtype=np.int64)[sel], np.asarray(score, dtype=np.float64)[sel]
 
-    # 1. one hit per slot in each road; roads with too few hits are no tracks
+    # 1. one hit per slot in each road (with the rule); roads with too few hits are no tracks.
+    # Without the rule the key is the hit itself (a road holds each hit once: nothing goes).
+    if not cfg.one_hit_per_module:
+        lay = h
     i = _one_per_slot(road, lay, h, s)
     road, h, lay, s = road[i], h[i], lay[i], s[i]
     n_per_road = np.bincount(road, minlength=n_roads)
