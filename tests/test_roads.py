@@ -497,3 +497,59 @@ def test_follower_chi2_of_hits_between_fitted_hits_includes_scattering(sim_event
         ev.det.field,
     )
     assert np.mean(chi2 < rcfg.chi2_max) > 0.93, np.mean(chi2 < rcfg.chi2_max)
+
+
+def _truncated_truth_tracks(ev, keep: int = 5):
+    """Truth tracks of primaries (0.3 < pT < 5 GeV) with hits on at least 8 surfaces, cut
+    after their first ``keep`` hits (by distance from the origin); every other point free.
+    Returns (track_id (n,), particle of each track (K+1,), the cut-off hits (n,) bool, the
+    three cut-off hits right after the cut (n,) bool)."""
+    sp, pid = ev.sp, ev.pid
+    ok_pid = ev.ids[ev.primary & (ev.pt > 0.3) & (ev.pt < 5.0)]
+    on = np.flatnonzero(np.isin(pid, ok_pid) & (sp.surface >= 0))
+    n_surf = pd.Series(sp.surface[on]).groupby(pid[on]).nunique()
+    chosen = n_surf.index[n_surf >= 8].to_numpy()
+    on = on[np.isin(pid[on], chosen)]
+    on = on[np.lexsort((np.hypot(sp.r[on], sp.z[on]), pid[on]))]
+    first = np.r_[True, pid[on][1:] != pid[on][:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(on)), 0))
+    rank = np.arange(len(on)) - start
+    track_of_pid = {int(p): k + 1 for k, p in enumerate(chosen)}
+    tid = np.zeros(len(pid), np.int64)
+    kept = on[rank < keep]
+    tid[kept] = [track_of_pid[int(p)] for p in pid[kept]]
+    cut = np.zeros(len(pid), bool)
+    cut[on[rank >= keep]] = True
+    next3 = np.zeros(len(pid), bool)
+    next3[on[(rank >= keep) & (rank < keep + 3)]] = True
+    return tid, np.r_[0, chosen], cut, next3
+
+
+def test_extension_grows_cut_tracks_with_their_own_hits(sim_event):
+    """Truth tracks of the simulated event cut after five hits: the extension follows each
+    outwards over the free points. It gives back 91% of the three hits after the cut (99%
+    of what it adds is the track's own particle's) and never moves a point a track holds;
+    with ``surfaces`` 0 it does nothing."""
+    from hepml.reco.roads import ExtensionConfig, extend_tracks
+
+    ev = sim_event
+    reco = Reconstruction.from_config(ev.cfg)
+    tid, particle_of, cut, next3 = _truncated_truth_tracks(ev)
+    ext = ExtensionConfig(surfaces=6, n_sigma=3.0)
+    new = extend_tracks(ev.sp, ev.det, tid, reco.roads, ext)
+    held = tid > 0
+    np.testing.assert_array_equal(new[held], tid[held])
+    added = np.flatnonzero((new > 0) & ~held)
+    purity = (ev.pid[added] == particle_of[new[added]]).mean()
+    back = np.isin(np.flatnonzero(cut), added).mean()
+    back3 = np.isin(np.flatnonzero(next3), added).mean()
+    n_tracks = int(tid.max())
+    print(
+        f"{n_tracks} tracks, {len(added)} points added, purity {purity:.3f}, back {back:.3f} {back3:.3f}"
+    )
+    assert n_tracks > 1000
+    assert purity > 0.98  # measured 0.993 (6,485 points added to 1,553 tracks)
+    assert back3 > 0.85  # the three hits after the cut: 0.913
+    assert back > 0.45  # all cut hits, some beyond the six surfaces: 0.562
+    off = extend_tracks(ev.sp, ev.det, tid, reco.roads, ExtensionConfig(surfaces=0, n_sigma=3.0))
+    np.testing.assert_array_equal(off, tid)

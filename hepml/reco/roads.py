@@ -43,7 +43,7 @@ fraction of their picks are dropped.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -103,6 +103,18 @@ class RoadConfig:
     def from_config(cls, cfg: dict[str, Any]) -> RoadConfig:
         r, f = cfg["hit_labeller"]["roads"], cfg["hit_labeller"]["follower"]
         return from_section(cls, {**r, **f})
+
+
+@dataclass(frozen=True)
+class ExtensionConfig:
+    """Track extension (``hit_labeller.extension``): :func:`extend_tracks`."""
+
+    surfaces: int
+    n_sigma: float
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> ExtensionConfig:
+        return from_section(cls, cfg["hit_labeller"]["extension"])
 
 
 @dataclass
@@ -537,10 +549,15 @@ class _Candidates:
 
 
 def _gather(
-    sp: SpacePoints, pr: _Predictions, seed_hits: np.ndarray, cfg: RoadConfig
+    sp: SpacePoints,
+    pr: _Predictions,
+    seed_hits: np.ndarray,
+    cfg: RoadConfig,
+    allowed: np.ndarray | None = None,
 ) -> _Candidates:
     """The points within ``n_sigma`` of each surface point's prediction at their own radius
-    (barrel) or z (disk), the seed's own points excluded, at most ``max_hits_per_surface``."""
+    (barrel) or z (disk), the seed's own points excluded, at most ``max_hits_per_surface``;
+    only the points ``allowed`` (n,) bool, if given."""
     pts = pr.pts
     r_pt = np.maximum(np.hypot(pts.x, pts.y), 1e-3)
     is_disk = _disk_of(sp, pts.surface)
@@ -555,7 +572,7 @@ def _gather(
     found = []
     for sfc in np.unique(pts.surface).tolist():
         sel = np.flatnonzero(pts.surface == sfc)
-        ix = sp.index(int(sfc), 20.0)
+        ix = sp.index(int(sfc), 20.0, allowed)
         if len(ix.keys) == 0:
             continue
         found.append(
@@ -1550,6 +1567,110 @@ def _chi2_to_fit(
         info.x_over_x0,
         *field_arrays(det_field),
     )
+
+
+# --------------------------------------------------------------------------- extension
+def extend_tracks(
+    sp: SpacePoints,
+    det: Detector,
+    track_id: np.ndarray,
+    cfg: RoadConfig,
+    ext: ExtensionConfig,
+) -> np.ndarray:
+    """Built tracks (``track_id`` (n,), 0: in no track) grown outwards by the points no
+    track holds; the new ``track_id`` (n,).
+
+    A road's window follows its *seed's* helix: where a soft track's seed mismeasured its
+    curvature, the track's outer hits fall outside the windows, the road follower stops,
+    and the track ends early (on own events the points beyond a found track's last hit
+    and in no track were ~0.01 of a score of 1 per event). Each track's outer hits (its
+    last three on three surfaces, by distance from the origin) are fitted, the helix is
+    propagated from the first of them over ``ext.surfaces`` surfaces, and the points in
+    no track within ``ext.n_sigma`` of the prediction beyond its last hit are walked by
+    the road follower (:func:`follow`: the same chi2 cut, misses and local refit, now on
+    a long lever arm). A point several tracks pick goes to the one with the smallest chi2.
+    Points already in tracks are never moved."""
+    track_id = np.asarray(track_id, dtype=np.int64)
+    out = track_id.copy()
+    idx = np.flatnonzero(track_id > 0)
+    if ext.surfaces <= 0 or len(idx) == 0:
+        return out
+    # each track's points outwards, one per surface (the outermost), the last three
+    dist = np.hypot(sp.r, sp.z)
+    idx = idx[lexsort_fast((dist[idx], track_id[idx]))]
+    t, sf = track_id[idx], sp.surface[idx]
+    same = np.r_[(t[1:] == t[:-1]) & (sf[1:] == sf[:-1]), False]
+    idx, t = idx[~same], t[~same]
+    enough = np.bincount(t)[t] >= 3
+    idx, t = idx[enough], t[enough]
+    if len(idx) == 0:
+        return out
+    end = np.flatnonzero(np.r_[t[1:] != t[:-1], True])
+    end = end[~_last_surfaces(det)[sp.surface[idx[end]]]]  # nothing lies beyond these
+    tail = np.stack([idx[end - 2], idx[end - 1], idx[end]], axis=1)
+    owner = t[end]
+    seeds = Seeds(tail, tail.copy(), np.zeros(len(tail)))
+    free = track_id == 0
+    pr, _ = _predict(sp, det, seeds, cfg, max_surfaces=ext.surfaces, backoff_mm=0.0)
+    cand = _gather(
+        sp,
+        pr,
+        tail,
+        replace(cfg, n_sigma=ext.n_sigma),
+        allowed=free,
+    )
+    pts = pr.pts
+    beyond = pts.s[cand.q] > pr.s_fit[pts.track[cand.q], 2] + 1.0
+    q, c, chi2 = cand.q[beyond], cand.c[beyond], cand.chi2[beyond]
+    # roads of the tails: their three hits, then the free candidates, by path length
+    n = len(tail)
+    elem_road = np.concatenate([np.repeat(np.arange(n), 3), pts.track[q]])
+    elem_hit = np.concatenate([tail.ravel(), c])
+    tail_s = np.stack([pr.path_to(tail[:, j]) for j in range(3)], axis=1).ravel()
+    elem_s = np.concatenate([tail_s, pts.s[q]])
+    is_seed = np.r_[np.ones(3 * n, bool), np.zeros(len(c), bool)]
+    order = _element_order(
+        elem_road[: 3 * n], elem_s[: 3 * n], elem_road[3 * n :], elem_s[3 * n :], chi2
+    )
+    elem_road, elem_hit, elem_s, is_seed = (
+        v[order] for v in (elem_road, elem_hit, elem_s, is_seed)
+    )
+    ptr = np.r_[0, np.cumsum(np.bincount(elem_road, minlength=n))].astype(np.int64)
+    picked, score, *_ = follow(
+        sp, det, ptr, elem_hit, is_seed, elem_s, cfg, _seed_curvature(sp, det, pr.fit, tail)
+    )
+    e = np.flatnonzero(picked & ~is_seed)
+    if len(e):
+        e = e[lexsort_fast((-score[e], elem_hit[e]))]  # per point, the smallest chi2 first
+        e = e[np.r_[True, elem_hit[e][1:] != elem_hit[e][:-1]]]
+        out[elem_hit[e]] = owner[elem_road[e]]
+    return out
+
+
+def _last_surfaces(det: Detector) -> np.ndarray:
+    """(n_surfaces,) bool: the surfaces a track leaves the tracker from (cached on the
+    detector): the outermost barrel layer, and every disk with no disk further out in z
+    on its side that overlaps it in r."""
+    cached = det.__dict__.get("_last_surfaces")
+    if cached is None:
+        sf = det.surfaces
+        barrel = np.array([v.is_barrel for v in sf])
+        r_lo = np.array([v.r_min_mm for v in sf])
+        r_hi = np.array([v.r_max_mm for v in sf])
+        zc = np.array([0.5 * (v.z_min_mm + v.z_max_mm) for v in sf])
+        further = (
+            ~barrel[:, None]
+            & ~barrel[None, :]
+            & (np.sign(zc)[:, None] == np.sign(zc)[None, :])
+            & (np.abs(zc)[None, :] > np.abs(zc)[:, None])
+            & (r_hi[None, :] > r_lo[:, None])
+            & (r_lo[None, :] < r_hi[:, None])
+        )
+        cached = ~barrel & ~further.any(axis=1)
+        if barrel.any():
+            cached[np.flatnonzero(barrel)[np.argmax(r_lo[barrel])]] = True
+        det.__dict__["_last_surfaces"] = cached
+    return cached
 
 
 # --------------------------------------------------------------------------- selection

@@ -35,6 +35,7 @@ from hepml.io import atomic_output, check_same_events, read_tracker_events
 from hepml.reco.chain import (
     Reconstruction,
     event_roads,
+    extended,
     follower_tracks,
     label_roads,
     labeller_tracks,
@@ -313,8 +314,10 @@ def evaluate(cfg: dict[str, Any], data: list[Path], model_dir: Path, out_dir: Pa
         )
         t1 = time.perf_counter()
         tracks = {
-            "bigru": labeller_tracks(roads, logits[e0:e1], len(h), reco.building),
-            "road_follower": follower_tracks(roads, len(h), reco.building),
+            "bigru": extended(
+                labeller_tracks(roads, logits[e0:e1], len(h), reco.building), sp, reco
+            ),
+            "road_follower": extended(follower_tracks(roads, len(h), reco.building), sp, reco),
         }
         t_build += time.perf_counter() - t1
         for m, tr in tracks.items():
