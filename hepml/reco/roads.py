@@ -128,7 +128,8 @@ class Roads:
     ``follower_score`` (-chi2 to its running prediction; 0 for seed hits),
     ``is_seed``. Per road (R,): ``seed_hits`` (R, K). With truth, ``label`` (M,)
     is 1 where the hit belongs to the seed's majority particle ``seed_particle``
-    (R,), else both are None.
+    (R,), else both are None. ``logits`` (M,): the hit labeller's, where
+    :func:`hepml.reco.chain.event_roads` ran one, else None.
     """
 
     road_ptr: np.ndarray
@@ -143,6 +144,7 @@ class Roads:
     is_seed: np.ndarray
     label: np.ndarray | None = None
     seed_particle: np.ndarray | None = None
+    logits: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.road_ptr) - 1

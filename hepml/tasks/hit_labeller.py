@@ -32,13 +32,14 @@ import torch
 from hepml.errors import HepmlError
 from hepml.features.roads import N_FEATURES, load_datasets, pad_roads, save_dataset
 from hepml.io import atomic_output, check_same_events, read_tracker_events
+from hepml.reco.building import Tracks
 from hepml.reco.chain import (
     Reconstruction,
     event_roads,
     extended,
     follower_tracks,
     label_roads,
-    labeller_tracks,
+    reconstruct_event,
 )
 from hepml.reco.roads import Roads
 from hepml.reco.spacepoints import SpacePoints
@@ -312,14 +313,17 @@ def evaluate(cfg: dict[str, Any], data: list[Path], model_dir: Path, out_dir: Pa
             follower_score=d["follower_score"][e0:e1],
             is_seed=np.zeros(e1 - e0, bool),
         )
+        # the Bi-GRU's whole chain as `hepml reconstruct` runs it: its tracks free the later
+        # passes' points (event_roads), so its roads differ from the dataset's after pass one
+        chain: dict[str, float] = {}
         t1 = time.perf_counter()
         tracks = {
-            "bigru": extended(
-                labeller_tracks(roads, logits[e0:e1], len(h), reco.building), sp, reco
+            "bigru": Tracks(
+                reconstruct_event(h, reco, model, chain), np.zeros(0), np.zeros(0, np.int64)
             ),
             "road_follower": extended(follower_tracks(roads, len(h), reco.building), sp, reco),
         }
-        t_build += time.perf_counter() - t1
+        t_build += time.perf_counter() - t1 - chain["roads"] - chain["network"]
         for m, tr in tracks.items():
             tid = tr.track_id
             keep = tid > 0
