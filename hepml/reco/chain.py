@@ -217,9 +217,10 @@ def label_roads(
     Roads are sorted by length and run in batches (eval mode, no grad), so that
     padding stays small; the model packs each batch. Batches of 512 keep a batch's
     activations in the CPU's cache: the real full-density event's 10,599 roads take
-    0.21 s against 0.23 s in batches of 256 and 0.26 s in batches of 1024 (the same logits). ``threads`` torch CPU
-    threads during the call (0 keeps torch's setting). ``model`` may also be a
-    :data:`RoadLabeller` outside torch (:class:`hepml.export.OnnxLabeller`).
+    0.21 s against 0.23 s in batches of 256 and 0.26 s in batches of 1024 (the same
+    logits). ``threads`` torch CPU threads during the call (0 keeps torch's setting).
+    ``model`` may also be a :data:`RoadLabeller` outside torch
+    (:class:`hepml.export.OnnxLabeller`).
     """
     import torch
 

@@ -32,7 +32,6 @@ import torch
 from hepml.errors import HepmlError
 from hepml.features.roads import N_FEATURES, load_datasets, pad_roads, save_dataset
 from hepml.io import atomic_output, check_same_events, read_tracker_events
-from hepml.reco.building import Tracks
 from hepml.reco.chain import (
     Reconstruction,
     event_roads,
@@ -317,15 +316,14 @@ def evaluate(cfg: dict[str, Any], data: list[Path], model_dir: Path, out_dir: Pa
         # passes' points (event_roads), so its roads differ from the dataset's after pass one
         chain: dict[str, float] = {}
         t1 = time.perf_counter()
-        tracks = {
-            "bigru": Tracks(
-                reconstruct_event(h, reco, model, chain), np.zeros(0), np.zeros(0, np.int64)
-            ),
-            "road_follower": extended(follower_tracks(roads, len(h), reco.building), sp, reco),
+        track_ids = {
+            "bigru": reconstruct_event(h, reco, model, chain),
+            "road_follower": extended(
+                follower_tracks(roads, len(h), reco.building), sp, reco
+            ).track_id,
         }
         t_build += time.perf_counter() - t1 - chain["roads"] - chain["network"]
-        for m, tr in tracks.items():
-            tid = tr.track_id
+        for m, tid in track_ids.items():
             keep = tid > 0
             sub = pd.DataFrame(
                 {
