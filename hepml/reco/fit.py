@@ -674,20 +674,3 @@ class LayerResolution:
             sz = np.sqrt(sz * sz + (ms / sin_t[:, None]) ** 2)
         pad = lay < 0
         return np.where(pad, 1.0, sr), np.where(pad, 1.0, sz)
-
-
-def helix_from_beamline(
-    pt: np.ndarray,
-    phi: np.ndarray,
-    eta: np.ndarray,
-    vz: np.ndarray,
-    q: np.ndarray,
-    bfield_T: float,
-) -> HelixFit:
-    """Helices of primaries from the beam line (vx = vy = 0) at ``vz`` (mm) with
-    transverse momentum ``pt`` (GeV), direction ``phi``, ``eta`` and charge ``q``."""
-    pt = np.asarray(pt, dtype=np.float64)
-    zero = np.zeros_like(pt)
-    return helix_from_truth(
-        zero, zero, vz, pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), q, bfield_T
-    )
