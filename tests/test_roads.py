@@ -19,7 +19,13 @@ from hepml.reco.chain import (
     second_pass_config,
     seeding_config,
 )
-from hepml.reco.roads import RoadConfig, build_roads, confirm_seeds, seed_majority
+from hepml.reco.roads import (
+    RoadConfig,
+    _rank_in_group,
+    build_roads,
+    confirm_seeds,
+    seed_majority,
+)
 from hepml.reco.seeding import Seeds, find_seeds
 
 
@@ -511,9 +517,7 @@ def _truncated_truth_tracks(ev, keep: int = 5):
     chosen = n_surf.index[n_surf >= 8].to_numpy()
     on = on[np.isin(pid[on], chosen)]
     on = on[np.lexsort((np.hypot(sp.r[on], sp.z[on]), pid[on]))]
-    first = np.r_[True, pid[on][1:] != pid[on][:-1]]
-    start = np.maximum.accumulate(np.where(first, np.arange(len(on)), 0))
-    rank = np.arange(len(on)) - start
+    rank = _rank_in_group(pid[on])  # position of each hit in its particle's list
     track_of_pid = {int(p): k + 1 for k, p in enumerate(chosen)}
     tid = np.zeros(len(pid), np.int64)
     kept = on[rank < keep]

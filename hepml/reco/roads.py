@@ -899,33 +899,17 @@ def build_roads(
         return Roads.empty(particle_id is not None)
     pr, _ = _predict(sp, det, seeds, cfg, backoff_mm=backoff_mm, look=look)
     cand = _gather(sp, pr, seeds.hits, cfg)
-    pts, q, c = pr.pts, cand.q, cand.c
+    q, c = cand.q, cand.c
     seed_hits = seeds.hits
-    mask = seed_hits >= 0
-    n_seed = mask.sum(axis=1)
-    h = np.where(mask, seed_hits, 0)
-    n_cand = np.bincount(q, minlength=len(pts))
-    # assemble roads: seed hits and candidates by path length from the PCA
-    elem_road = np.concatenate([np.repeat(np.arange(len(seeds)), n_seed), pts.track[q]])
-    elem_hit = np.concatenate([seed_hits[mask], c])
-    seed_s = np.stack([pr.path_to(h[:, j]) for j in range(h.shape[1])], axis=1)[mask]
-    elem_s = np.concatenate([seed_s, pts.s[q]])
-    n_m = int(mask.sum())
-    is_seed = np.concatenate([np.ones(n_m, bool), np.zeros(len(c), bool)])
-    order = _element_order(elem_road[:n_m], elem_s[:n_m], elem_road[n_m:], elem_s[n_m:], cand.chi2)
-    elem_road, elem_hit, elem_s, is_seed = (
-        v[order] for v in (elem_road, elem_hit, elem_s, is_seed)
-    )
-    zeros = np.zeros(n_m)
+    n_cand = np.bincount(q, minlength=len(pr.pts))
+    ptr, elem_hit, elem_s, is_seed, order = _road_elements(pr, seed_hits, q, c, cand.chi2)
+    zeros = np.zeros(len(order) - len(c))
     extra = {
         "u_seed": np.concatenate([zeros, cand.u])[order],
         "v_seed": np.concatenate([zeros, cand.v])[order],
         "rank": np.concatenate([zeros, cand.rank])[order],
         "n_window": np.concatenate([zeros, n_cand[q]])[order],
     }
-    ptr = np.concatenate([[0], np.cumsum(np.bincount(elem_road, minlength=len(seeds)))]).astype(
-        np.int64
-    )
     picked, fscore, final_t, final_l, n_picked = follow(
         sp, det, ptr, elem_hit, is_seed, elem_s, cfg, _seed_curvature(sp, det, pr.fit, seed_hits)
     )
@@ -961,12 +945,35 @@ def build_roads(
     )
     if particle_id is not None:
         pid = np.asarray(particle_id)
-        sp_pid = np.where(seed_hits >= 0, pid[h], -1)
+        sp_pid = np.where(seed_hits >= 0, pid[np.maximum(seed_hits, 0)], -1)
         maj = seed_majority(sp_pid)
         roads.seed_particle = maj
         lab = (pid[elem_hit] == np.repeat(maj, roads.lengths)) & (np.repeat(maj, roads.lengths) > 0)
         roads.label = lab.astype(np.int8)
     return select_roads(roads, cfg) if select else roads
+
+
+def _road_elements(
+    pr: _Predictions, seed_hits: np.ndarray, q: np.ndarray, c: np.ndarray, chi2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The elements of the seeds' roads: each seed's hits (rows of ``seed_hits``, -1 padded)
+    and the candidate points ``c`` of surface points ``q`` (chi2 ``chi2``), by road, path
+    length from the PCA, then chi2 (:func:`_element_order`). Returns ``(ptr, hit, s,
+    is_seed, order)``: the road pointers (R+1,), and per element its point, path and
+    whether it is a seed hit; ``order`` takes arrays laid out as [the seed hits, row by row,
+    then the candidates] into the elements' order."""
+    mask = seed_hits >= 0
+    h = np.where(mask, seed_hits, 0)
+    pts = pr.pts
+    road = np.concatenate([np.repeat(np.arange(len(seed_hits)), mask.sum(axis=1)), pts.track[q]])
+    hit = np.concatenate([seed_hits[mask], c])
+    seed_s = np.stack([pr.path_to(h[:, j]) for j in range(h.shape[1])], axis=1)[mask]
+    s = np.concatenate([seed_s, pts.s[q]])
+    n_m = int(mask.sum())
+    is_seed = np.concatenate([np.ones(n_m, bool), np.zeros(len(c), bool)])
+    order = _element_order(road[:n_m], s[:n_m], road[n_m:], s[n_m:], chi2)
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(road, minlength=len(seed_hits)))])
+    return ptr.astype(np.int64), hit[order], s[order], is_seed[order], order
 
 
 @njit(cache=True, error_model="numpy")
@@ -1621,23 +1628,12 @@ def extend_tracks(
         replace(cfg, n_sigma=ext.n_sigma),
         allowed=free,
     )
-    pts = pr.pts
-    beyond = pts.s[cand.q] > pr.s_fit[pts.track[cand.q], 2] + 1.0
-    q, c, chi2 = cand.q[beyond], cand.c[beyond], cand.chi2[beyond]
+    beyond = pr.pts.s[cand.q] > pr.s_fit[pr.pts.track[cand.q], 2] + 1.0
     # roads of the tails: their three hits, then the free candidates, by path length
-    n = len(tail)
-    elem_road = np.concatenate([np.repeat(np.arange(n), 3), pts.track[q]])
-    elem_hit = np.concatenate([tail.ravel(), c])
-    tail_s = np.stack([pr.path_to(tail[:, j]) for j in range(3)], axis=1).ravel()
-    elem_s = np.concatenate([tail_s, pts.s[q]])
-    is_seed = np.r_[np.ones(3 * n, bool), np.zeros(len(c), bool)]
-    order = _element_order(
-        elem_road[: 3 * n], elem_s[: 3 * n], elem_road[3 * n :], elem_s[3 * n :], chi2
+    ptr, elem_hit, elem_s, is_seed, _ = _road_elements(
+        pr, tail, cand.q[beyond], cand.c[beyond], cand.chi2[beyond]
     )
-    elem_road, elem_hit, elem_s, is_seed = (
-        v[order] for v in (elem_road, elem_hit, elem_s, is_seed)
-    )
-    ptr = np.r_[0, np.cumsum(np.bincount(elem_road, minlength=n))].astype(np.int64)
+    elem_road = np.repeat(np.arange(len(tail)), np.diff(ptr))
     picked, score, *_ = follow(
         sp, det, ptr, elem_hit, is_seed, elem_s, cfg, _seed_curvature(sp, det, pr.fit, tail)
     )
